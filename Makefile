@@ -1,0 +1,69 @@
+# Run `make help` for the list. Everything installs itself: uv (from PyPI), the Python
+# dependencies (uv.lock), Kafka (Maven Central) and FerretDB (Go module proxy).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV_VERSION := 0.13.8
+STACK := python3 deploy/local/stack.py
+STARTED_BY_TEST := .stack/started-by-test
+PYTEST_ARGS ?=
+
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## Install uv and the locked Python dependencies into .venv
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==$(UV_VERSION)"
+	@uv sync --frozen --quiet
+
+.PHONY: stack-up
+stack-up: ## Start the local Kafka broker and FerretDB (installs them on first use)
+	@$(STACK) start
+
+.PHONY: stack-down
+stack-down: ## Stop the local Kafka broker and FerretDB
+	@$(STACK) stop
+
+.PHONY: stack-status
+stack-status: ## Show whether the local stack is running and healthy
+	@$(STACK) status
+
+.PHONY: stack-wipe
+stack-wipe: ## Stop the local stack and delete its data
+	@$(STACK) wipe
+
+.PHONY: run
+run: install stack-up ## Run the whole system on local defaults (Ctrl-C stops the services)
+	@eval "$$($(STACK) env)" && uv run python -m tools.run_local
+
+.PHONY: test
+test: install ## Run the whole suite against the real Kafka and FerretDB (starts and stops them)
+	@mkdir -p .stack && rm -f $(STARTED_BY_TEST)
+	@$(STACK) start --started-file $(STARTED_BY_TEST)
+	@status=0; eval "$$($(STACK) env)" && uv run pytest $(PYTEST_ARGS) || status=$$?; \
+	  started="$$(cat $(STARTED_BY_TEST) 2>/dev/null)"; \
+	  if [ -n "$$started" ]; then $(STACK) stop $$started; fi; \
+	  exit $$status
+
+.PHONY: test-unit
+test-unit: install ## Run only the fast unit tests (no stack needed)
+	@uv run pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff lint and format check
+	@uv run ruff check .
+	@uv run ruff format --check .
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict with the pydantic plugin
+	@uv run mypy
+
+.PHONY: docs
+docs: install ## Regenerate the JSON Schemas and AsyncAPI documents under docs/
+	@uv run python -m tools.contracts
+
+.PHONY: check
+check: lint typecheck test ## Everything CI runs

@@ -1,0 +1,1 @@
+"""Use cases of the approval service: load through ports, apply the domain rules, save, return events."""

@@ -1,0 +1,99 @@
+"""Events about posts: one asset on one target account."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.assets import MediaRef, Schedule
+from shared.events.envelope import ErrorCode, Event, Platform, PostFormat
+
+
+class PostCommand(Event):
+    post_id: str = Field(min_length=1)
+    requested_by: str | None = None
+
+
+class PostCancelRequested(PostCommand):
+    event_type: Literal["PostCancelRequested"] = "PostCancelRequested"
+    reason: str | None = None
+
+
+class PostRescheduleRequested(PostCommand):
+    event_type: Literal["PostRescheduleRequested"] = "PostRescheduleRequested"
+    schedule: Schedule
+
+
+class PostRetryRequested(PostCommand):
+    """A person decided to try a failed or unconfirmed post again."""
+
+    event_type: Literal["PostRetryRequested"] = "PostRetryRequested"
+
+
+class PostEvent(Event):
+    post_id: str = Field(min_length=1)
+    asset_id: str = Field(min_length=1)
+    platform: Platform
+    account_id: str = Field(min_length=1)
+
+
+class PostContent(PostEvent):
+    """Everything a publisher needs to publish, except secrets."""
+
+    target_id: str = Field(min_length=1)
+    format: PostFormat
+    caption: str = ""
+    media: list[MediaRef] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+    campaign: str | None = None
+    due_at: AwareDatetime
+
+
+class PostScheduled(PostContent):
+    event_type: Literal["PostScheduled"] = "PostScheduled"
+
+
+class PostDue(PostContent):
+    event_type: Literal["PostDue"] = "PostDue"
+    attempt: int = Field(ge=1)
+
+
+class PostPublished(PostEvent):
+    event_type: Literal["PostPublished"] = "PostPublished"
+    remote_id: str = Field(min_length=1)
+    permalink: str | None = None
+    published_at: AwareDatetime
+    attempt: int = Field(ge=1)
+    campaign: str | None = None
+    visibility: str | None = Field(default=None, description="e.g. private when an unaudited app forces it")
+
+
+class PostFailed(PostEvent):
+    event_type: Literal["PostFailed"] = "PostFailed"
+    error_code: ErrorCode
+    error_message: str = Field(description="What the platform said, in its own words where it gave any")
+    platform_error: dict[str, Any] | None = Field(default=None, description="Raw platform error, secrets removed")
+    attempts: int = Field(ge=0)
+
+
+class PostRetryScheduled(PostEvent):
+    event_type: Literal["PostRetryScheduled"] = "PostRetryScheduled"
+    error_code: ErrorCode
+    error_message: str
+    attempt: int = Field(ge=1, description="The attempt that did not succeed")
+    next_attempt: int = Field(ge=1)
+    next_attempt_at: AwareDatetime
+
+
+class PostHeld(PostEvent):
+    event_type: Literal["PostHeld"] = "PostHeld"
+    error_code: ErrorCode
+    reason: str
+    attempt: int = Field(ge=1)
+
+
+class PostCancelled(PostEvent):
+    event_type: Literal["PostCancelled"] = "PostCancelled"
+    reason: str | None = None
+    requested_by: str | None = None

@@ -1,0 +1,64 @@
+"""MongoDB access through PyMongo's async API (AsyncMongoClient; Motor is past end of life)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.settings import MongoSettings
+
+Document = dict[str, Any]
+_WriteOp = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] | DeleteOne
+
+# FerretDB v1.24 (the local stand-in) holds one SQLite connection per write statement of a
+# command until the command ends, from a pool of 100: a bulk write of 100 statements deadlocks
+# the server. Real MongoDB takes 100,000; chunks of 50 work on both.
+BULK_CHUNK = 50
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    collection: str
+    keys: Sequence[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
+    # tz_aware so datetimes read back are UTC-aware, like the ones we write.
+    return AsyncMongoClient(
+        settings.url.get_secret_value(),
+        tz_aware=True,
+        serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        appname="socialpub",
+    )
+
+
+async def ensure_indexes(db: AsyncDatabase[Document], specs: Iterable[IndexSpec]) -> None:
+    for spec in specs:
+        options = dict(spec.options)
+        if spec.name:
+            options["name"] = spec.name
+        await db[spec.collection].create_index(list(spec.keys), unique=spec.unique, **options)
+
+
+async def bulk_write_chunked(
+    collection: AsyncCollection[Document], operations: Sequence[_WriteOp], *, ordered: bool = False
+) -> None:
+    """Run `operations` as bulk writes of at most BULK_CHUNK statements each."""
+    for start in range(0, len(operations), BULK_CHUNK):
+        await collection.bulk_write(list(operations[start : start + BULK_CHUNK]), ordered=ordered)
+
+
+async def ping(client: AsyncMongoClient[Document]) -> bool:
+    try:
+        await client.admin.command("ping")
+    except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
+        return False
+    return True

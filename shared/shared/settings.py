@@ -1,0 +1,73 @@
+"""Typed settings building blocks. Services subclass ServiceSettings and build it at call time.
+
+Every field can be set per service (`SCHEDULER_KAFKA__BOOTSTRAP_SERVERS`) or once for all
+services (`SOCIALPUB_KAFKA__BOOTSTRAP_SERVERS`); the per-service value wins.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+COMMON_ENV_PREFIX = "SOCIALPUB_"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "localhost:9092"
+    # One count for every topic keeps post-keyed topics co-partitioned (DESIGN.md section 6).
+    partitions: int = Field(default=12, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    create_topics: bool = Field(default=True, description="Create missing topics at start-up")
+    request_timeout_ms: int = 40_000
+
+
+class MongoSettings(BaseModel):
+    url: SecretStr = SecretStr("mongodb://localhost:27017/")
+    database: str = ""
+    server_selection_timeout_ms: int = 10_000
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_output: bool = Field(default=True, description="JSON lines; false gives readable console output")
+
+
+class ServiceSettings(BaseSettings):
+    """Base for each service's settings; subclasses set SERVICE and their own env_prefix."""
+
+    SERVICE: ClassVar[str] = ""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+
+    kafka: KafkaSettings = KafkaSettings()
+    mongo: MongoSettings = MongoSettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def database(self) -> str:
+        return self.mongo.database or f"socialpub_{self.SERVICE}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        common = EnvSettingsSource(settings_cls, env_prefix=COMMON_ENV_PREFIX, env_nested_delimiter="__")
+        return init_settings, env_settings, common, dotenv_settings, file_secret_settings

@@ -1,0 +1,49 @@
+"""The MongoDB-compatible server does what our stores rely on: unique indexes, compare-and-set
+updates and upserts, through PyMongo's async API."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.mongo import Document, IndexSpec, bulk_write_chunked, ensure_indexes
+
+pytestmark = pytest.mark.integration
+
+
+async def test_unique_index_rejects_a_second_document(db: AsyncDatabase[Document]) -> None:
+    await ensure_indexes(db, [IndexSpec("attempts", [("post_id", 1), ("attempt", 1)], unique=True)])
+    await db.attempts.insert_one({"post_id": "p1", "attempt": 1})
+    with pytest.raises(DuplicateKeyError):
+        await db.attempts.insert_one({"post_id": "p1", "attempt": 1})
+    await db.attempts.insert_one({"post_id": "p1", "attempt": 2})
+    assert await db.attempts.count_documents({"post_id": "p1"}) == 2
+
+
+async def test_conditional_update_lets_exactly_one_claimer_win(db: AsyncDatabase[Document]) -> None:
+    await db.posts.insert_one({"_id": "p1", "state": "due", "version": 1})
+    first = await db.posts.update_one(
+        {"_id": "p1", "state": "due"}, {"$set": {"state": "publishing", "owner": "a"}, "$inc": {"version": 1}}
+    )
+    second = await db.posts.update_one(
+        {"_id": "p1", "state": "due"}, {"$set": {"state": "publishing", "owner": "b"}, "$inc": {"version": 1}}
+    )
+    assert (first.modified_count, second.modified_count) == (1, 0)
+    assert await db.posts.find_one({"_id": "p1"}) == {"_id": "p1", "state": "publishing", "version": 2, "owner": "a"}
+
+
+async def test_upsert_inserts_once_then_updates(db: AsyncDatabase[Document]) -> None:
+    for views in (10, 25):
+        await db.latest.update_one({"_id": "p1"}, {"$set": {"views": views}, "$inc": {"syncs": 1}}, upsert=True)
+    assert await db.latest.find_one({"_id": "p1"}) == {"_id": "p1", "views": 25, "syncs": 2}
+    result = await db.latest.update_one({"_id": "p2"}, {"$setOnInsert": {"views": 0}}, upsert=True)
+    assert result.upserted_id == "p2"
+
+
+async def test_large_bulk_writes_are_chunked_so_the_server_keeps_answering(db: AsyncDatabase[Document]) -> None:
+    await db.posts.insert_many([{"_id": f"p{i}", "state": "scheduled"} for i in range(300)])
+    ops = [UpdateOne({"_id": f"p{i}", "state": "scheduled"}, {"$set": {"state": "due"}}) for i in range(300)]
+    await bulk_write_chunked(db.posts, ops)
+    assert await db.posts.count_documents({"state": "due"}) == 300
