@@ -70,6 +70,13 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
     },
     "PostHeld": {**_POST, "error_code": ErrorCode.TOKEN_EXPIRED, "reason": "reconnect the account", "attempt": 1},
     "PostCancelled": {**_POST, "reason": "typo"},
+    "PostCommandRejected": {
+        "post_id": "post-1",
+        "command": "PostCancelRequested",
+        "command_event_id": "6f0c7c34-4a9e-4f7f-9b8e-2f1d9a2b6c01",
+        "reason": "already published",
+        "post_state": "published",
+    },
     "AccountVerifyRequested": {"account_id": "acct-1", "platform": Platform.TIKTOK},
     "AccountStatusChanged": {
         "account_id": "acct-1",

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer
+
+from shared.events import ALL_EVENTS, Event, decode
+
+E = TypeVar("E", bound=Event)
 
 
 async def eventually(condition: Callable[[], bool], *, within: float = 30.0, what: str = "condition") -> None:
@@ -78,3 +86,71 @@ class ServiceProcess:
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class Seen:
+    topic: str
+    event: Event
+    key: str
+    received_at: float
+
+
+class TopicWatcher:
+    """An independent consumer that records every event on some topics, for assertions."""
+
+    def __init__(self, bootstrap_servers: str, prefix: str, topics: Sequence[str]) -> None:
+        self._prefix = prefix
+        self._consumer = AIOKafkaConsumer(
+            *(prefix + t for t in topics),
+            bootstrap_servers=bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            metadata_max_age_ms=1000,
+        )
+        self.seen: list[Seen] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    self.seen.append(
+                        Seen(
+                            r.topic.removeprefix(self._prefix), decode(r.value, ALL_EVENTS), r.key.decode(), time.time()
+                        )
+                    )
+
+    def events(self, kind: type[E], **matching: object) -> list[E]:
+        return [
+            s.event
+            for s in self.seen
+            if isinstance(s.event, kind) and all(getattr(s.event, k) == v for k, v in matching.items())
+        ]
+
+    def arrivals(self, kind: type[Event], **matching: object) -> list[Seen]:
+        return [
+            s
+            for s in self.seen
+            if isinstance(s.event, kind) and all(getattr(s.event, k) == v for k, v in matching.items())
+        ]
+
+    async def wait_for(self, kind: type[E], count: int = 1, *, within: float = 30.0, **matching: object) -> list[E]:
+        await eventually(
+            lambda: len(self.events(kind, **matching)) >= count,
+            within=within,
+            what=f"{count} x {kind.__name__} {matching}",
+        )
+        return self.events(kind, **matching)

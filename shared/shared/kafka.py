@@ -1,13 +1,15 @@
-"""Kafka through FastStream on aiokafka: broker factory, topic creation, event publishing and
-at-least-once consumers with a dead-letter path."""
+"""Kafka through FastStream on aiokafka: broker factory, topic creation, and the EventBus that
+publishes events and runs at-least-once consumers with a dead-letter path."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -46,7 +48,7 @@ def build_broker(settings: KafkaSettings, *, service: str, metrics: ServiceMetri
 
 
 async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> list[str]:
-    """Create the topics that do not exist yet, with the configured partition count.
+    """Create the topics (prefixed) that do not exist yet, with the configured partition count.
 
     Returns the names it created. Existing topics are left as they are.
     """
@@ -56,7 +58,7 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> list[s
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = sorted(set(names) - existing)
+        missing = sorted({settings.topic_prefix + name for name in names} - existing)
         if not missing:
             return []
         new = [
@@ -71,88 +73,163 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> list[s
         await admin.close()
 
 
-class EventPublisher:
-    """Writes events as JSON with their type and version also in Kafka headers."""
+@dataclass(frozen=True)
+class Delivery(Generic[E]):
+    """A decoded event with where it came from (the partition decides who owns a post)."""
 
-    def __init__(self, broker: KafkaBroker, metrics: ServiceMetrics) -> None:
-        self._broker = broker
-        self._metrics = metrics
-
-    async def publish(self, topic: str, event: Event, *, key: str) -> None:
-        await self._broker.publish(encode(event), topic=topic, key=key.encode(), headers=headers(event))
-        self._metrics.events_published.labels(topic, event.event_type).inc()
+    event: E
+    topic: str
+    partition: int
+    offset: int
 
 
-def subscribe(
-    broker: KafkaBroker,
-    topic: str,
-    *,
-    group_id: str,
-    events: Sequence[type[E]],
-    handler: Callable[[E], Awaitable[None]],
-    metrics: ServiceMetrics,
-    **consumer_options: Any,
-) -> None:
-    """Consume `events` from `topic` at least once.
+class EventBus:
+    """Publishes and consumes events on the contract's topic names (plus an optional prefix).
 
-    The offset is committed after the handler returns; if it raises, the message is delivered
-    again. A message that cannot be decoded goes to `<topic>.dlq` with the reason and its
-    origin in headers, and the consumer moves on. Event types this consumer does not know are
+    Events travel as JSON with event_type, schema_version and event_id also in Kafka headers.
+    Consumers commit an offset only after the handler returns; if it raises, the message is
+    delivered again. A message that cannot be decoded goes to `<topic>.dlq` with the reason and
+    its origin in headers, and consumption moves on. Event types a consumer does not know are
     skipped: new types are an additive change to a topic.
     """
 
-    async def consume(message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert isinstance(record, ConsumerRecord)
+    def __init__(self, broker: KafkaBroker, settings: KafkaSettings, metrics: ServiceMetrics) -> None:
+        self.broker = broker
+        self._settings = settings
+        self._metrics = metrics
+
+    def topic(self, name: str) -> str:
+        return self._settings.topic_prefix + name
+
+    def contract_name(self, topic: str) -> str:
+        return topic.removeprefix(self._settings.topic_prefix)
+
+    async def publish(self, topic: str, event: Event, *, key: str) -> None:
+        await self.broker.publish(encode(event), topic=self.topic(topic), key=key.encode(), headers=headers(event))
+        self._metrics.events_published.labels(topic, event.event_type).inc()
+
+    async def publish_many(self, items: Sequence[tuple[str, Event, str]]) -> None:
+        """Publish (topic, event, key) items concurrently and wait until all are acknowledged."""
+        await asyncio.gather(*(self.publish(topic, event, key=key) for topic, event, key in items))
+
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        group_id: str,
+        events: Sequence[type[E]],
+        handler: Callable[[E], Awaitable[None]],
+        **consumer_options: Any,
+    ) -> None:
+        """Handle each event of `events` on `topic` on its own."""
+
+        async def consume(message: KafkaMessage) -> None:
+            record = message.raw_message
+            assert isinstance(record, ConsumerRecord)
+            delivery = await self._decode(record, events, group_id)
+            if delivery is not None:
+                await self._handle(delivery.event, topic, lambda: handler(delivery.event))
+
+        consume.__name__ = f"consume_{_identifier(topic)}"
+        self.broker.subscriber(
+            self.topic(topic),
+            group_id=group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            **{"auto_offset_reset": "earliest", **consumer_options},
+        )(consume)
+
+    def subscribe_batch(
+        self,
+        topics: Sequence[str],
+        *,
+        group_id: str,
+        events: Sequence[type[E]],
+        handler: Callable[[list[Delivery[E]]], Awaitable[None]],
+        max_records: int = 500,
+        **consumer_options: Any,
+    ) -> None:
+        """Handle the events of `topics` in batches (one commit per batch), for throughput."""
+
+        async def consume_batch(message: KafkaMessage) -> None:
+            records = message.raw_message
+            assert isinstance(records, tuple)
+            deliveries = [d for r in records if (d := await self._decode(r, events, group_id)) is not None]
+            if deliveries:
+                await self._handle(None, ",".join(topics), lambda: handler(deliveries))
+
+        consume_batch.__name__ = f"consume_batch_{_identifier(group_id)}"
+        self.broker.subscriber(
+            *(self.topic(t) for t in topics),
+            group_id=group_id,
+            batch=True,
+            max_records=max_records,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            **{"auto_offset_reset": "earliest", **consumer_options},
+        )(consume_batch)
+
+    async def _decode(
+        self, record: ConsumerRecord[Any, Any], events: Sequence[type[E]], group_id: str
+    ) -> Delivery[E] | None:
+        topic = self.contract_name(record.topic)
         try:
             event = decode(record.value or b"", events)
         except UnknownEventType as exc:
-            metrics.events_consumed.labels(topic, exc.event_type, "ignored").inc()
+            self._metrics.events_consumed.labels(topic, exc.event_type, "ignored").inc()
             log.info("event type not handled here", topic=topic, event_type=exc.event_type)
-            return
+            return None
         except MalformedEvent as exc:
-            await _dead_letter(broker, record, reason=str(exc), group_id=group_id)
-            metrics.dead_letters.labels(topic).inc()
-            metrics.events_consumed.labels(topic, "unknown", "dead_lettered").inc()
-            return
+            await self._dead_letter(record, reason=str(exc), group_id=group_id)
+            self._metrics.dead_letters.labels(topic).inc()
+            self._metrics.events_consumed.labels(topic, "unknown", "dead_lettered").inc()
+            return None
+        self._metrics.events_consumed.labels(topic, event.event_type, "received").inc()
+        return Delivery(event, topic, record.partition, record.offset)
+
+    async def _handle(self, event: Event | None, topic: str, call: Callable[[], Awaitable[None]]) -> None:
         started = time.perf_counter()
-        with log_context(
-            event_id=str(event.event_id),
-            correlation_id=event.correlation_id,
-            post_id=getattr(event, "post_id", None),
-            event_type=event.event_type,
-        ):
+        event_type = event.event_type if event else "batch"
+        context = (
+            {
+                "event_id": str(event.event_id),
+                "correlation_id": event.correlation_id,
+                "post_id": getattr(event, "post_id", None),
+                "event_type": event.event_type,
+            }
+            if event
+            else {}
+        )
+        with log_context(**context):
             try:
-                await handler(event)
+                await call()
             except Exception:
-                metrics.events_consumed.labels(topic, event.event_type, "error").inc()
+                self._metrics.handler_errors.labels(topic, event_type).inc()
                 log.exception("handler failed; the message will be delivered again", topic=topic)
                 raise
-        metrics.handler_seconds.labels(topic, event.event_type).observe(time.perf_counter() - started)
-        metrics.events_consumed.labels(topic, event.event_type, "handled").inc()
+        self._metrics.handler_seconds.labels(topic, event_type).observe(time.perf_counter() - started)
 
-    consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}"
-    options: dict[str, Any] = {"auto_offset_reset": "earliest", **consumer_options}
-    broker.subscriber(topic, group_id=group_id, ack_policy=AckPolicy.NACK_ON_ERROR, **options)(consume)
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], *, reason: str, group_id: str) -> None:
+        original = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")]
+        dlq_headers = {k: v.decode(errors="replace") for k, v in original}
+        dlq_headers.update(
+            {
+                "dlq.reason": reason[:1000],
+                "dlq.source_topic": record.topic,
+                "dlq.source_partition": str(record.partition),
+                "dlq.source_offset": str(record.offset),
+                "dlq.consumer_group": group_id,
+            }
+        )
+        await self.broker.publish(
+            record.value or b"", topic=dead_letter(record.topic), key=record.key, headers=dlq_headers
+        )
+        log.warning(
+            "message sent to dead-letter topic",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
 
 
-async def _dead_letter(broker: KafkaBroker, record: ConsumerRecord[Any, Any], *, reason: str, group_id: str) -> None:
-    original = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")]
-    dlq_headers = {k: v.decode(errors="replace") for k, v in original}
-    dlq_headers.update(
-        {
-            "dlq.reason": reason[:1000],
-            "dlq.source_topic": record.topic,
-            "dlq.source_partition": str(record.partition),
-            "dlq.source_offset": str(record.offset),
-            "dlq.consumer_group": group_id,
-        }
-    )
-    await broker.publish(record.value or b"", topic=dead_letter(record.topic), key=record.key, headers=dlq_headers)
-    log.warning(
-        "message sent to dead-letter topic",
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        reason=reason,
-    )
+def _identifier(name: str) -> str:
+    return name.replace(".", "_").replace("-", "_").replace(",", "__")

@@ -25,6 +25,7 @@ class ServiceMetrics:
     events_consumed: Counter
     events_published: Counter
     dead_letters: Counter
+    handler_errors: Counter
     handler_seconds: Histogram
 
     def kafka_middleware(self, service: str) -> KafkaPrometheusMiddleware:
@@ -43,7 +44,7 @@ def build_metrics() -> ServiceMetrics:
         registry=registry,
         events_consumed=Counter(
             "socialpub_events_consumed",
-            "Events taken from Kafka, by outcome (handled, ignored, dead_lettered, error)",
+            "Events taken from Kafka, by outcome (received, ignored, dead_lettered)",
             ["topic", "event_type", "outcome"],
             registry=registry,
         ),
@@ -57,6 +58,12 @@ def build_metrics() -> ServiceMetrics:
             "socialpub_dead_letters",
             "Messages sent to a dead-letter topic because they could not be decoded or validated",
             ["topic"],
+            registry=registry,
+        ),
+        handler_errors=Counter(
+            "socialpub_handler_errors",
+            "Handler failures; the message is delivered again",
+            ["topic", "event_type"],
             registry=registry,
         ),
         handler_seconds=Histogram(

@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.http import add_ops_routes
-from shared.kafka import EventPublisher, build_broker, ensure_topics
+from shared.kafka import EventBus, build_broker, ensure_topics
 from shared.logging import get_logger
 from shared.metrics import ServiceMetrics, build_metrics
 from shared.mongo import Document, IndexSpec, build_client, ensure_indexes, ping
@@ -32,7 +32,7 @@ class Infrastructure:
     broker: KafkaBroker
     mongo: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
-    events: EventPublisher
+    bus: EventBus
     indexes: list[IndexSpec] = field(default_factory=list)
     on_started: list[Hook] = field(default_factory=list)
     on_stopping: list[Hook] = field(default_factory=list)
@@ -48,7 +48,7 @@ def build_infrastructure(settings: ServiceSettings) -> Infrastructure:
         broker=broker,
         mongo=mongo,
         db=mongo[settings.database],
-        events=EventPublisher(broker, metrics),
+        bus=EventBus(broker, settings.kafka, metrics),
     )
 
 

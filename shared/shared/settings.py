@@ -26,6 +26,9 @@ class KafkaSettings(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     create_topics: bool = Field(default=True, description="Create missing topics at start-up")
     request_timeout_ms: int = 40_000
+    topic_prefix: str = Field(
+        default="", description="Prepended to every topic name; for tests and shared dev clusters"
+    )
 
 
 class MongoSettings(BaseModel):

@@ -13,6 +13,7 @@ from shared.events import (
     Platform,
     PostCancelled,
     PostCancelRequested,
+    PostCommandRejected,
     PostDue,
     PostFailed,
     PostHeld,
@@ -35,6 +36,7 @@ POSTS_FAILED = "posts.failed.v1"
 POSTS_RETRY_SCHEDULED = "posts.retry-scheduled.v1"
 POSTS_HELD = "posts.held.v1"
 POSTS_CANCELLED = "posts.cancelled.v1"
+POSTS_COMMAND_REJECTED = "posts.command-rejected.v1"
 ACCOUNTS_COMMANDS = "accounts.commands.v1"
 ACCOUNTS_STATUS_CHANGED = "accounts.status-changed.v1"
 METRICS_SYNCED = "metrics.synced.v1"
@@ -151,6 +153,14 @@ CATALOG: tuple[TopicSpec, ...] = (
         ("scheduler",),
         ("approval", _ANALYTICS),
         "A post cancelled before it was published.",
+    ),
+    TopicSpec(
+        POSTS_COMMAND_REJECTED,
+        (PostCommandRejected,),
+        "post_id",
+        ("scheduler",),
+        ("approval",),
+        "A cancel, reschedule or retry that was refused, with the reason (e.g. already published).",
     ),
     TopicSpec(
         ACCOUNTS_COMMANDS,

@@ -10,10 +10,10 @@ from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 
 from shared.events import ALL_EVENTS, Event, PostPublished, decode
-from shared.kafka import EventPublisher, build_broker, ensure_topics, subscribe
+from shared.kafka import Delivery, EventBus, build_broker, ensure_topics
 from shared.metrics import build_metrics
 from shared.settings import KafkaSettings
-from shared.topics import dead_letter
+from shared.topics import POSTS_PUBLISHED, dead_letter
 from tests.samples import all_samples, sample
 from tests.support import eventually
 
@@ -45,7 +45,7 @@ async def test_each_event_type_is_produced_and_consumed_with_its_headers(
     broker = build_broker(kafka_settings, service="tests", metrics=build_metrics())
     await broker.start()
     try:
-        events = EventPublisher(broker, build_metrics())
+        events = EventBus(broker, kafka_settings, build_metrics())
         samples = all_samples()
         for event in samples:
             await events.publish(topic, event, key="k")
@@ -65,16 +65,17 @@ async def test_each_event_type_is_produced_and_consumed_with_its_headers(
 
 async def started_consumer(
     settings: KafkaSettings, topic: str, group: str, received: list[Event]
-) -> tuple[KafkaBroker, EventPublisher]:
+) -> tuple[KafkaBroker, EventBus]:
     metrics = build_metrics()
     broker = build_broker(settings, service="tests", metrics=metrics)
+    bus = EventBus(broker, settings, metrics)
 
     async def handle(event: PostPublished) -> None:
         received.append(event)
 
-    subscribe(broker, topic, group_id=group, events=[PostPublished], handler=handle, metrics=metrics)
+    bus.subscribe(topic, group_id=group, events=[PostPublished], handler=handle)
     await broker.start()
-    return broker, EventPublisher(broker, metrics)
+    return broker, bus
 
 
 async def test_malformed_messages_go_to_the_dlq_and_the_consumer_keeps_going(
@@ -134,11 +135,41 @@ async def test_a_failing_handler_gets_the_message_again(kafka_settings: KafkaSet
         if len(attempts) == 1:
             raise RuntimeError("the database blinked")
 
-    subscribe(broker, topic, group_id=f"g-{unique}", events=[PostPublished], handler=flaky, metrics=metrics)
+    bus = EventBus(broker, kafka_settings, metrics)
+    bus.subscribe(topic, group_id=f"g-{unique}", events=[PostPublished], handler=flaky)
     await broker.start()
     try:
-        await EventPublisher(broker, metrics).publish(topic, sample(PostPublished, remote_id="r1"), key="p")
+        await bus.publish(topic, sample(PostPublished, remote_id="r1"), key="p")
         await eventually(lambda: len(attempts) >= 2, what="redelivery after a handler error")
     finally:
         await broker.stop()
     assert attempts[:2] == ["r1", "r1"]
+
+
+async def test_batch_consumers_dead_letter_per_message_and_see_partitions(
+    kafka_settings: KafkaSettings, unique: str
+) -> None:
+    settings = kafka_settings.model_copy(update={"topic_prefix": f"t{unique}."})
+    await ensure_topics(settings, [POSTS_PUBLISHED, dead_letter(POSTS_PUBLISHED)])
+    metrics = build_metrics()
+    broker = build_broker(settings, service="tests", metrics=metrics)
+    bus = EventBus(broker, settings, metrics)
+    got: list[Delivery[PostPublished]] = []
+
+    async def handle(batch: list[Delivery[PostPublished]]) -> None:
+        got.extend(batch)
+
+    bus.subscribe_batch([POSTS_PUBLISHED], group_id=f"g-{unique}", events=[PostPublished], handler=handle)
+    await broker.start()
+    try:
+        for i in range(6):
+            await bus.publish(POSTS_PUBLISHED, sample(PostPublished, post_id=f"p{i}"), key=f"p{i}")
+        await broker.publish(b"garbage", topic=bus.topic(POSTS_PUBLISHED), key=b"p0")
+        await eventually(lambda: len(got) == 6, what="six events in batches")
+    finally:
+        await broker.stop()
+    assert sorted(d.event.post_id for d in got) == [f"p{i}" for i in range(6)]
+    assert {d.topic for d in got} == {POSTS_PUBLISHED}
+    assert {d.partition for d in got} <= {0, 1}
+    dead = await read_all(kafka_settings, f"t{unique}.{dead_letter(POSTS_PUBLISHED)}", 1)
+    assert [r.value for r in dead] == [b"garbage"]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import HttpSettings, ServiceSettings
+
+
+def _replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class SchedulerSettings(ServiceSettings):
@@ -15,3 +22,12 @@ class SchedulerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SCHEDULER_")
 
     http: HttpSettings = HttpSettings(port=8002)
+    misfire_window_hours: float = Field(
+        default=48, gt=0, description="Overdue posts within this window publish late; beyond it they fail as missed"
+    )
+    replica_id: str = Field(
+        default_factory=_replica_id, description="Unique per running replica: names its account-status consumer group"
+    )
+    batch_size: int = Field(default=500, ge=1, description="Most records the owner consumer takes per batch")
+    dispatch_chunk: int = Field(default=2000, ge=1, description="Most posts handed over per dispatch step")
+    compact_interval_seconds: float = Field(default=30, gt=0, description="How often dispatch records are folded")

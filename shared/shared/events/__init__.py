@@ -8,6 +8,7 @@ from shared.events.metrics import CanonicalMetrics, PostMetricsSynced
 from shared.events.posts import (
     PostCancelled,
     PostCancelRequested,
+    PostCommandRejected,
     PostContent,
     PostDue,
     PostEvent,
@@ -34,6 +35,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PostRetryScheduled,
     PostHeld,
     PostCancelled,
+    PostCommandRejected,
     AccountVerifyRequested,
     AccountStatusChanged,
     PostMetricsSynced,
@@ -54,6 +56,7 @@ __all__ = [
     "Platform",
     "PostCancelRequested",
     "PostCancelled",
+    "PostCommandRejected",
     "PostContent",
     "PostDue",
     "PostEvent",

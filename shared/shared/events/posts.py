@@ -48,6 +48,7 @@ class PostContent(PostEvent):
     options: dict[str, Any] = Field(default_factory=dict)
     campaign: str | None = None
     due_at: AwareDatetime
+    timezone: str | None = Field(default=None, description="The account's IANA zone, for local-time reschedules")
 
 
 class PostScheduled(PostContent):
@@ -97,3 +98,13 @@ class PostCancelled(PostEvent):
     event_type: Literal["PostCancelled"] = "PostCancelled"
     reason: str | None = None
     requested_by: str | None = None
+
+
+class PostCommandRejected(PostCommand):
+    """A person's command that could not be carried out, with the reason they will see."""
+
+    event_type: Literal["PostCommandRejected"] = "PostCommandRejected"
+    command: str = Field(description="The refused command's event type, e.g. PostCancelRequested")
+    command_event_id: str = Field(description="event_id of the refused command")
+    reason: str
+    post_state: str = Field(description="The post's state when the command arrived")

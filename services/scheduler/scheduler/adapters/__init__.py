@@ -1,0 +1,1 @@
+"""MongoDB, Kafka and clock adapters of the scheduler."""

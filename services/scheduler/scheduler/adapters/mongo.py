@@ -1,0 +1,178 @@
+"""The scheduler's MongoDB collections.
+
+`posts` holds one document per post, written by the replica that owns the post's partition.
+`dispatches` is an append-only record of handed-over attempts: one small insert per dispatch
+batch instead of one update per post, so a burst of tens of thousands of due posts is recorded
+in milliseconds; `compact` later folds it into `posts`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from pymongo import ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from scheduler.domain import Post, State
+from shared.mongo import Document, IndexSpec, bulk_write_chunked
+
+POSTS = "posts"
+DISPATCHES = "dispatches"
+ACCOUNTS = "account_status"
+_DUPLICATE_KEY = 11000
+_INSERT_CHUNK = 1000
+_DISPATCH_ENTRIES_PER_DOC = 5000
+
+INDEXES = [
+    IndexSpec(POSTS, [("partition", 1), ("state", 1)]),
+    IndexSpec(DISPATCHES, [("partition", 1)]),
+]
+_OPEN_STATES = [State.SCHEDULED.value, State.DISPATCHED.value, State.HELD.value]
+
+
+def _entry(post_id: str, attempt: int) -> str:
+    # A string, not a [post_id, attempt] pair: FerretDB 1.x rejects nested arrays.
+    return f"{attempt}:{post_id}"
+
+
+def _parse_entry(entry: str) -> tuple[str, int]:
+    attempt, post_id = entry.split(":", 1)
+    return post_id, int(attempt)
+
+
+def _to_doc(post: Post) -> Document:
+    return {
+        "_id": post.post_id,
+        "partition": post.partition,
+        "account_id": post.account_id,
+        "state": post.state.value,
+        "due_at": post.due_at,
+        "attempt": post.attempt,
+        "content": post.content,
+        "held_at": post.held_at,
+        "reason": post.reason,
+        "last_command": post.last_command,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _from_doc(doc: Document) -> Post:
+    return Post(
+        post_id=doc["_id"],
+        partition=doc["partition"],
+        account_id=doc["account_id"],
+        state=State(doc["state"]),
+        due_at=doc["due_at"],
+        attempt=doc["attempt"],
+        content=doc["content"],
+        held_at=doc.get("held_at"),
+        reason=doc.get("reason"),
+        last_command=doc.get("last_command"),
+    )
+
+
+class MongoPostStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._posts = db[POSTS]
+        self._dispatches = db[DISPATCHES]
+
+    async def load(self, partitions: Collection[int]) -> list[Post]:
+        if not partitions:
+            return []
+        query = {"partition": {"$in": list(partitions)}}
+        posts = {d["_id"]: _from_doc(d) async for d in self._posts.find({**query, "state": {"$in": _OPEN_STATES}})}
+        async for record in self._dispatches.find(query):
+            for post_id, attempt in map(_parse_entry, record["entries"]):
+                post = posts.get(post_id)
+                if post is not None and post.state is State.SCHEDULED and post.attempt == attempt:
+                    posts[post_id] = replace(post, state=State.DISPATCHED)
+        return list(posts.values())
+
+    async def get(self, post_ids: Collection[str]) -> dict[str, Post]:
+        found: dict[str, Post] = {}
+        for post_id in post_ids:  # by _id: indexed everywhere, unlike $in on FerretDB
+            doc = await self._posts.find_one({"_id": post_id})
+            if doc is not None:
+                found[post_id] = _from_doc(doc)
+        return found
+
+    async def add(self, posts: Sequence[Post]) -> set[str]:
+        existing: set[str] = set()
+        for start in range(0, len(posts), _INSERT_CHUNK):
+            chunk = posts[start : start + _INSERT_CHUNK]
+            try:
+                await self._posts.insert_many([_to_doc(p) for p in chunk], ordered=False)
+            except BulkWriteError as exc:
+                errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                existing |= {chunk[e["index"]].post_id for e in errors}
+        return existing
+
+    async def save(self, posts: Sequence[Post]) -> None:
+        await bulk_write_chunked(self._posts, [ReplaceOne({"_id": p.post_id}, _to_doc(p), upsert=True) for p in posts])
+
+    async def record_dispatched(self, posts: Sequence[Post]) -> None:
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for post in posts:
+            by_partition[post.partition].append(_entry(post.post_id, post.attempt))
+        docs = [
+            {
+                "_id": uuid4().hex,
+                "partition": partition,
+                "entries": entries[i : i + _DISPATCH_ENTRIES_PER_DOC],
+                "at": datetime.now(UTC),
+            }
+            for partition, entries in by_partition.items()
+            for i in range(0, len(entries), _DISPATCH_ENTRIES_PER_DOC)
+        ]
+        if docs:
+            await self._dispatches.insert_many(docs, ordered=False)
+
+    async def compact(self, partitions: Collection[int], current: dict[str, Post]) -> int:
+        if not partitions:
+            return 0
+        records = [r async for r in self._dispatches.find({"partition": {"$in": list(partitions)}})]
+        dispatched = [
+            post
+            for record in records
+            for post_id, attempt in map(_parse_entry, record["entries"])
+            if (post := current.get(post_id)) is not None and post.state is State.DISPATCHED and post.attempt == attempt
+        ]
+        await self.save(dispatched)
+        for record in records:
+            await self._dispatches.delete_one({"_id": record["_id"]})
+        return len(records)
+
+
+class MongoAccountStatuses:
+    """The latest known status of each account, kept by every replica from the status topic."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._accounts = db[ACCOUNTS]
+
+    async def record_active(self, account_id: str, since: datetime) -> None:
+        await self._record(account_id, active=True, since=since)
+
+    async def record_inactive(self, account_id: str, since: datetime) -> None:
+        await self._record(account_id, active=False, since=since)
+
+    async def _record(self, account_id: str, *, active: bool, since: datetime) -> None:
+        current = await self._accounts.find_one({"_id": account_id})
+        if current is not None and current["since"] >= since:
+            return  # an older event, replayed or reordered: the newer status stands
+        await self._accounts.replace_one({"_id": account_id}, {"active": active, "since": since}, upsert=True)
+
+    async def active_since(self, account_ids: Collection[str]) -> dict[str, datetime]:
+        found: dict[str, datetime] = {}
+        for account_id in account_ids:  # lookups by _id: the one query every MongoDB-compatible server indexes
+            doc = await self._accounts.find_one({"_id": account_id})
+            if doc is not None and doc["active"]:
+                found[account_id] = doc["since"]
+        return found
