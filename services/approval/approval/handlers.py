@@ -1,1 +1,872 @@
 """Use cases of the approval service: load through ports, apply the domain rules, save, return events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from approval import domain
+from approval.domain import (
+    Account,
+    ApiKey,
+    Asset,
+    AssetAction,
+    AssetState,
+    Conflict,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    PostStatus,
+    PostView,
+    Role,
+    TargetSpec,
+    Violation,
+    Workspace,
+)
+from approval.ports import (
+    AccountRepository,
+    ApiKeyRepository,
+    AssetQuery,
+    AssetRepository,
+    Clock,
+    CredentialVault,
+    Outgoing,
+    Page,
+    PostQuery,
+    PostRepository,
+    WorkspaceRepository,
+)
+from shared import topics
+from shared.credentials import OAuthTokens
+from shared.events import (
+    AccountStatus,
+    AccountStatusChanged,
+    AccountVerifyRequested,
+    AssetApproved,
+    AssetRejected,
+    Event,
+    MediaRef,
+    Platform,
+    PostCancelRequested,
+    PostRescheduleRequested,
+    PostRetryRequested,
+    RegenerationRequested,
+    Schedule,
+    Target,
+)
+from shared.ids import post_id_for
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+PRODUCER = "approval"
+KEY_PREFIX = "sp"
+CALENDAR_MAX_DAYS = 93
+
+
+@dataclass
+class Ports:
+    workspaces: WorkspaceRepository
+    keys: ApiKeyRepository
+    accounts: AccountRepository
+    assets: AssetRepository
+    posts: PostRepository
+    vault: CredentialVault
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key of one workspace, with its role."""
+
+    key_id: str
+    workspace_id: str
+    role: Role
+
+    def require(self, needed: Role) -> None:
+        if not domain.role_allows(self.role, needed):
+            raise Forbidden(f"this needs the {needed.value} role; the API key has {self.role.value}")
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid4().hex}"
+
+
+def _hash_secret(secret: str) -> str:
+    # API key secrets are 256 random bits, so a plain SHA-256 is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _issue_key(workspace_id: str, name: str, role: Role, now: datetime, by: str | None) -> tuple[ApiKey, str]:
+    key_id = uuid4().hex[:16]
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        key_id=key_id,
+        workspace_id=workspace_id,
+        name=name,
+        role=role,
+        secret_hash=_hash_secret(secret),
+        created_at=now,
+        created_by=by,
+    )
+    return key, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Workspaces and access
+
+
+async def bootstrap_workspace(ports: Ports, *, name: str, timezone: str, admin_key_name: str) -> tuple[Workspace, str]:
+    if why := domain.validate_timezone(timezone):
+        raise InvalidContent(why, code="invalid_timezone", violations=[Violation("invalid_timezone", why)])
+    now = ports.clock.now()
+    workspace = Workspace(workspace_id=_new_id("ws"), name=name, timezone=timezone, created_at=now, updated_at=now)
+    await ports.workspaces.add(workspace)
+    key, plaintext = _issue_key(workspace.workspace_id, admin_key_name, Role.ADMIN, now, by="bootstrap")
+    await ports.keys.add(key)
+    log.info("workspace created", workspace_id=workspace.workspace_id, key_id=key.key_id)
+    return workspace, plaintext
+
+
+async def authenticate(ports: Ports, presented: str | None) -> Principal:
+    """The principal behind an API key `sp_<key_id>_<secret>`; Forbidden-free: unknown means 401."""
+    parts = (presented or "").split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        raise Unauthenticated("missing or malformed API key: send 'Authorization: Bearer sp_<id>_<secret>'")
+    key = await ports.keys.get(parts[1])
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.secret_hash, _hash_secret(parts[2])):
+        raise Unauthenticated("unknown or revoked API key")
+    return Principal(key.key_id, key.workspace_id, key.role)
+
+
+class Unauthenticated(domain.DomainError):
+    code = "unauthenticated"
+    status = 401
+
+
+async def get_workspace(ports: Ports, principal: Principal) -> Workspace:
+    workspace = await ports.workspaces.get(principal.workspace_id)
+    if workspace is None:
+        raise NotFound("workspace not found")
+    return workspace
+
+
+async def update_workspace(
+    ports: Ports,
+    principal: Principal,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
+    publishing_enabled: bool | None = None,
+) -> Workspace:
+    principal.require(Role.ADMIN)
+    workspace = await get_workspace(ports, principal)
+    if timezone is not None and (why := domain.validate_timezone(timezone)):
+        raise InvalidContent(why, code="invalid_timezone", violations=[Violation("invalid_timezone", why)])
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in {"name": name, "timezone": timezone, "publishing_enabled": publishing_enabled}.items()
+        if v is not None
+    }
+    updated = workspace.model_copy(update={**changes, "updated_at": ports.clock.now()})
+    await ports.workspaces.save(updated)
+    if publishing_enabled is not None and publishing_enabled != workspace.publishing_enabled:
+        log.info("publishing switched", workspace_id=workspace.workspace_id, enabled=publishing_enabled)
+    return updated
+
+
+async def create_key(ports: Ports, principal: Principal, *, name: str, role: Role) -> tuple[ApiKey, str]:
+    principal.require(Role.ADMIN)
+    key, plaintext = _issue_key(principal.workspace_id, name, role, ports.clock.now(), by=principal.key_id)
+    await ports.keys.add(key)
+    return key, plaintext
+
+
+async def list_keys(ports: Ports, principal: Principal, page: Page) -> list[ApiKey]:
+    principal.require(Role.ADMIN)
+    return await ports.keys.search(principal.workspace_id, page)
+
+
+async def revoke_key(ports: Ports, principal: Principal, key_id: str) -> ApiKey:
+    principal.require(Role.ADMIN)
+    key = await ports.keys.get(key_id)
+    if key is None or key.workspace_id != principal.workspace_id:
+        raise NotFound(f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key = key.model_copy(update={"revoked_at": ports.clock.now()})
+        await ports.keys.save(key)
+    return key
+
+
+# ------------------------------------------------------------------------------------------------
+# Accounts
+
+
+def _status_changed(
+    account: Account, previous: AccountStatus | None, reason: str | None, correlation_id: str
+) -> Outgoing:
+    event = AccountStatusChanged(
+        producer=PRODUCER,
+        workspace_id=account.workspace_id,
+        correlation_id=correlation_id,
+        account_id=account.account_id,
+        platform=account.platform,
+        status=account.status,
+        previous_status=previous,
+        reason=reason,
+    )
+    return Outgoing(topics.ACCOUNTS_STATUS_CHANGED, event, account.account_id)
+
+
+async def connect_account(
+    ports: Ports,
+    principal: Principal,
+    *,
+    platform: Platform,
+    handle: str,
+    remote_id: str | None,
+    profile: dict[str, Any],
+    timezone: str,
+    tokens: OAuthTokens,
+) -> tuple[Account, list[Outgoing]]:
+    principal.require(Role.ADMIN)
+    if why := domain.validate_timezone(timezone):
+        raise InvalidContent(why, code="invalid_timezone", violations=[Violation("invalid_timezone", why)])
+    now = ports.clock.now()
+    account = Account(
+        account_id=_new_id("acct"),
+        workspace_id=principal.workspace_id,
+        platform=platform,
+        handle=handle,
+        remote_id=remote_id,
+        profile=profile,
+        timezone=timezone,
+        status_changed_at=now,
+        scopes=tokens.scopes,
+        token_expires_at=tokens.expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    # Tokens first: an account row never exists without its credentials.
+    await ports.vault.save(
+        account_id=account.account_id,
+        workspace_id=account.workspace_id,
+        platform=platform.value,
+        tokens=tokens,
+        status=AccountStatus.ACTIVE,
+    )
+    await ports.accounts.add(account)
+    return account, [_status_changed(account, None, "connected", account.account_id)]
+
+
+async def list_accounts(
+    ports: Ports, principal: Principal, page: Page, platform: Platform | None, status: AccountStatus | None
+) -> list[Account]:
+    return await ports.accounts.search(principal.workspace_id, page, platform, status)
+
+
+async def get_account(ports: Ports, principal: Principal, account_id: str) -> Account:
+    account = await ports.accounts.get(principal.workspace_id, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} not found")
+    return account
+
+
+async def update_account(
+    ports: Ports, principal: Principal, account_id: str, *, handle: str | None, timezone: str | None
+) -> Account:
+    principal.require(Role.ADMIN)
+    account = await get_account(ports, principal, account_id)
+    if timezone is not None and (why := domain.validate_timezone(timezone)):
+        raise InvalidContent(why, code="invalid_timezone", violations=[Violation("invalid_timezone", why)])
+    changes = {k: v for k, v in {"handle": handle, "timezone": timezone}.items() if v is not None}
+    account = account.model_copy(update={**changes, "updated_at": ports.clock.now()})
+    await ports.accounts.save(account)
+    return account
+
+
+async def reconnect_account(
+    ports: Ports, principal: Principal, account_id: str, *, tokens: OAuthTokens
+) -> tuple[Account, list[Outgoing]]:
+    """New tokens make the account active again; the event lets the scheduler release held posts."""
+    principal.require(Role.ADMIN)
+    account = await get_account(ports, principal, account_id)
+    now = ports.clock.now()
+    await ports.vault.save(
+        account_id=account.account_id,
+        workspace_id=account.workspace_id,
+        platform=account.platform.value,
+        tokens=tokens,
+        status=AccountStatus.ACTIVE,
+    )
+    previous = account.status
+    account = account.model_copy(
+        update={
+            "status": AccountStatus.ACTIVE,
+            "status_reason": "reconnected",
+            "status_changed_at": now,
+            "scopes": tokens.scopes,
+            "token_expires_at": tokens.expires_at,
+            "updated_at": now,
+        }
+    )
+    await ports.accounts.save(account)
+    return account, [_status_changed(account, previous, "reconnected", account.account_id)]
+
+
+async def verify_account(ports: Ports, principal: Principal, account_id: str) -> list[Outgoing]:
+    principal.require(Role.ADMIN)
+    account = await get_account(ports, principal, account_id)
+    event = AccountVerifyRequested(
+        producer=PRODUCER,
+        workspace_id=account.workspace_id,
+        correlation_id=account.account_id,
+        account_id=account.account_id,
+        platform=account.platform,
+    )
+    return [Outgoing(topics.ACCOUNTS_COMMANDS, event, account.account_id)]
+
+
+async def apply_account_status(ports: Ports, event: AccountStatusChanged) -> bool:
+    """Mirror a status reported by anyone (publisher, ourselves); older reports never win."""
+    account = await ports.accounts.get_any(event.account_id)
+    if account is None or account.workspace_id != event.workspace_id:
+        return False
+    if event.occurred_at <= account.status_changed_at:
+        return False
+    account = account.model_copy(
+        update={
+            "status": event.status,
+            "status_reason": event.reason,
+            "status_changed_at": event.occurred_at,
+            "updated_at": ports.clock.now(),
+        }
+    )
+    await ports.accounts.save(account)
+    return True
+
+
+# ------------------------------------------------------------------------------------------------
+# Assets
+
+
+@dataclass(frozen=True)
+class AssetDraft:
+    caption: str
+    media: list[MediaRef]
+    targets: list[TargetSpec]
+    schedule: Schedule
+    campaign: str | None = None
+    source: str | None = None
+
+
+async def _account_facts(ports: Ports, workspace_id: str, targets: Sequence[TargetSpec]) -> dict[str, Account]:
+    found: dict[str, Account] = {}
+    for account_id in {t.account_id for t in targets}:
+        account = await ports.accounts.get(workspace_id, account_id)
+        if account is not None:
+            found[account_id] = account
+    return found
+
+
+async def _validate(ports: Ports, workspace_id: str, draft: AssetDraft) -> dict[str, Account]:
+    accounts = await _account_facts(ports, workspace_id, draft.targets)
+    problems = domain.validate_asset(
+        caption=draft.caption,
+        media=draft.media,
+        targets=draft.targets,
+        schedule=draft.schedule,
+        accounts={k: a.facts() for k, a in accounts.items()},
+    )
+    if problems:
+        first = problems[0].message
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InvalidContent(f"{first}{more}", violations=problems)
+    return accounts
+
+
+async def create_asset(ports: Ports, principal: Principal, draft: AssetDraft) -> Asset:
+    principal.require(Role.EDITOR)
+    await _validate(ports, principal.workspace_id, draft)
+    now = ports.clock.now()
+    asset = Asset(
+        asset_id=_new_id("asset"),
+        workspace_id=principal.workspace_id,
+        caption=draft.caption,
+        media=draft.media,
+        targets=draft.targets,
+        schedule=draft.schedule,
+        campaign=draft.campaign,
+        source=draft.source,
+        created_by=principal.key_id,
+        created_at=now,
+        updated_at=now,
+    )
+    asset.record("created", principal.key_id, now)
+    await ports.assets.add(asset)
+    return asset
+
+
+async def get_asset(ports: Ports, principal: Principal, asset_id: str, *, deleted_ok: bool = False) -> Asset:
+    asset = await ports.assets.get(principal.workspace_id, asset_id)
+    if asset is None or (asset.deleted_at is not None and not deleted_ok):
+        raise NotFound(f"asset {asset_id} not found")
+    return asset
+
+
+async def list_assets(ports: Ports, principal: Principal, query: AssetQuery, page: Page) -> list[Asset]:
+    return await ports.assets.search(principal.workspace_id, query, page)
+
+
+async def _save(ports: Ports, asset: Asset, before: datetime, outbox: Sequence[Outgoing] = ()) -> None:
+    if not await ports.assets.save(asset, expected_updated_at=before, outbox=outbox):
+        raise Conflict(f"asset {asset.asset_id} was changed by someone else; reload and try again")
+
+
+def _check_version(asset: Asset, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != asset.version:
+        raise Conflict(
+            f"asset {asset.asset_id} is at version {asset.version}, not {expected_version}", code="version_mismatch"
+        )
+
+
+async def submit_version(
+    ports: Ports, principal: Principal, asset_id: str, draft: AssetDraft, expected_version: int | None = None
+) -> Asset:
+    """A new version (after feedback, or a correction) goes back to pending approval."""
+    principal.require(Role.EDITOR)
+    asset = await get_asset(ports, principal, asset_id)
+    _check_version(asset, expected_version)
+    state = domain.transition(asset.state, AssetAction.SUBMIT_VERSION)
+    await _validate(ports, principal.workspace_id, draft)
+    before, now = asset.updated_at, ports.clock.now()
+    asset = asset.model_copy(
+        update={
+            "version": asset.version + 1,
+            "state": state,
+            "caption": draft.caption,
+            "media": draft.media,
+            "targets": draft.targets,
+            "schedule": draft.schedule,
+            "campaign": draft.campaign,
+            "source": draft.source or asset.source,
+            "updated_at": now,
+            "feedback": None,
+        },
+        deep=True,
+    )
+    asset.record("new_version", principal.key_id, now)
+    await _save(ports, asset, before)
+    return asset
+
+
+async def approve(
+    ports: Ports,
+    principal: Principal,
+    asset_id: str,
+    *,
+    deselect: Sequence[str] = (),
+    expected_version: int | None = None,
+) -> tuple[Asset, list[Outgoing]]:
+    principal.require(Role.APPROVER)
+    workspace = await get_workspace(ports, principal)
+    asset = await get_asset(ports, principal, asset_id)
+    _check_version(asset, expected_version)
+    state = domain.transition(asset.state, AssetAction.APPROVE)
+    if not workspace.publishing_enabled:
+        raise Conflict(
+            "publishing is not switched on for this workspace; an admin must enable it first",
+            code="publishing_disabled",
+        )
+    chosen = domain.select_targets(asset.targets, deselect)
+    draft = AssetDraft(asset.caption, asset.media, chosen, asset.schedule, asset.campaign)
+    accounts = await _validate(ports, principal.workspace_id, draft)  # again: accounts or limits may have changed
+    now = ports.clock.now()
+    targets = [
+        Target(
+            target_id=t.target_id,
+            platform=accounts[t.account_id].platform,
+            account_id=t.account_id,
+            format=t.format,
+            caption=t.caption,
+            options=t.options,
+            timezone=accounts[t.account_id].timezone,
+        )
+        for t in chosen
+    ]
+    event = AssetApproved(
+        producer=PRODUCER,
+        workspace_id=asset.workspace_id,
+        correlation_id=asset.asset_id,
+        asset_id=asset.asset_id,
+        version=asset.version,
+        caption=asset.caption,
+        media=asset.media,
+        targets=targets,
+        schedule=asset.schedule,
+        campaign=asset.campaign,
+        approved_by=principal.key_id,
+    )
+    # The board shows the posts at once, with their planned time, until the scheduler confirms.
+    posts = [
+        PostView(
+            post_id=post_id_for(asset.asset_id, t.target_id),
+            workspace_id=asset.workspace_id,
+            asset_id=asset.asset_id,
+            target_id=t.target_id,
+            account_id=t.account_id,
+            platform=t.platform,
+            format=t.format,
+            campaign=asset.campaign,
+            due_at=domain.resolve_due_at(asset.schedule, t.timezone or "UTC", now),
+        )
+        for t in targets
+    ]
+    await ports.posts.add_pending(posts)
+    before = asset.updated_at
+    asset = asset.model_copy(
+        update={
+            "state": state,
+            "deselected": list(deselect),
+            "decided_by": principal.key_id,
+            "decided_at": now,
+            "updated_at": now,
+            "post_statuses": {p.post_id: PostStatus.PENDING for p in posts},
+        },
+        deep=True,
+    )
+    asset.record("approved", principal.key_id, now, note=f"deselected: {', '.join(deselect)}" if deselect else None)
+    outgoing = [Outgoing(topics.ASSETS_APPROVED, event, asset.asset_id, outbox_of=asset.asset_id)]
+    await _save(ports, asset, before, outgoing)
+    return asset, outgoing
+
+
+async def reject(
+    ports: Ports,
+    principal: Principal,
+    asset_id: str,
+    *,
+    reason: str,
+    discard: bool = False,
+    expected_version: int | None = None,
+) -> tuple[Asset, list[Outgoing]]:
+    principal.require(Role.APPROVER)
+    asset = await get_asset(ports, principal, asset_id)
+    _check_version(asset, expected_version)
+    state = domain.transition(asset.state, AssetAction.DISCARD if discard else AssetAction.REJECT)
+    before, now = asset.updated_at, ports.clock.now()
+    asset = asset.model_copy(
+        update={"state": state, "reason": reason, "decided_by": principal.key_id, "decided_at": now, "updated_at": now},
+        deep=True,
+    )
+    asset.record(state.value, principal.key_id, now, note=reason)
+    event = AssetRejected(
+        producer=PRODUCER,
+        workspace_id=asset.workspace_id,
+        correlation_id=asset.asset_id,
+        asset_id=asset.asset_id,
+        status="discarded" if discard else "rejected",
+        reason=reason,
+        rejected_by=principal.key_id,
+    )
+    outgoing = [Outgoing(topics.ASSETS_REJECTED, event, asset.asset_id, outbox_of=asset.asset_id)]
+    await _save(ports, asset, before, outgoing)
+    return asset, outgoing
+
+
+async def request_regeneration(
+    ports: Ports, principal: Principal, asset_id: str, *, feedback: str, expected_version: int | None = None
+) -> tuple[Asset, list[Outgoing]]:
+    principal.require(Role.APPROVER)
+    asset = await get_asset(ports, principal, asset_id)
+    _check_version(asset, expected_version)
+    state = domain.transition(asset.state, AssetAction.REQUEST_REGENERATION)
+    before, now = asset.updated_at, ports.clock.now()
+    asset = asset.model_copy(update={"state": state, "feedback": feedback, "updated_at": now}, deep=True)
+    asset.record("regeneration_requested", principal.key_id, now, note=feedback)
+    event = RegenerationRequested(
+        producer=PRODUCER,
+        workspace_id=asset.workspace_id,
+        correlation_id=asset.asset_id,
+        asset_id=asset.asset_id,
+        version=asset.version,
+        feedback=feedback,
+        requested_by=principal.key_id,
+    )
+    outgoing = [Outgoing(topics.ASSETS_REGENERATION_REQUESTED, event, asset.asset_id, outbox_of=asset.asset_id)]
+    await _save(ports, asset, before, outgoing)
+    return asset, outgoing
+
+
+@dataclass
+class BulkResult:
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # asset_id -> (code, message)
+    outgoing: list[Outgoing] = field(default_factory=list)
+
+
+async def bulk_approve(ports: Ports, principal: Principal, asset_ids: Sequence[str]) -> BulkResult:
+    principal.require(Role.APPROVER)
+    result = BulkResult()
+    for asset_id in dict.fromkeys(asset_ids):
+        try:
+            _, outgoing = await approve(ports, principal, asset_id)
+        except domain.DomainError as exc:
+            result.failed[asset_id] = (exc.code, exc.message)
+        else:
+            result.succeeded.append(asset_id)
+            result.outgoing.extend(outgoing)
+    return result
+
+
+async def bulk_reject(
+    ports: Ports, principal: Principal, asset_ids: Sequence[str], *, reason: str, discard: bool
+) -> BulkResult:
+    principal.require(Role.APPROVER)
+    result = BulkResult()
+    for asset_id in dict.fromkeys(asset_ids):
+        try:
+            _, outgoing = await reject(ports, principal, asset_id, reason=reason, discard=discard)
+        except domain.DomainError as exc:
+            result.failed[asset_id] = (exc.code, exc.message)
+        else:
+            result.succeeded.append(asset_id)
+            result.outgoing.extend(outgoing)
+    return result
+
+
+async def bulk_delete(ports: Ports, principal: Principal, asset_ids: Sequence[str]) -> BulkResult:
+    """Soft delete: hidden at once, restorable for 30 days. Content with live posts in flight
+    must be cancelled first, so deleting never silently drops a scheduled post."""
+    principal.require(Role.EDITOR)
+    result = BulkResult()
+    for asset_id in dict.fromkeys(asset_ids):
+        try:
+            asset = await get_asset(ports, principal, asset_id)
+            in_flight = [s for s in asset.post_statuses.values() if s not in domain.TERMINAL]
+            if in_flight:
+                raise Conflict(
+                    f"asset {asset_id} has {len(in_flight)} post(s) not yet finished; cancel them first",
+                    code="posts_in_flight",
+                )
+            before, now = asset.updated_at, ports.clock.now()
+            asset = asset.model_copy(update={"deleted_at": now, "updated_at": now}, deep=True)
+            asset.record("deleted", principal.key_id, now)
+            await _save(ports, asset, before)
+        except domain.DomainError as exc:
+            result.failed[asset_id] = (exc.code, exc.message)
+        else:
+            result.succeeded.append(asset_id)
+    return result
+
+
+async def bulk_restore(ports: Ports, principal: Principal, asset_ids: Sequence[str]) -> BulkResult:
+    principal.require(Role.EDITOR)
+    result = BulkResult()
+    for asset_id in dict.fromkeys(asset_ids):
+        try:
+            asset = await get_asset(ports, principal, asset_id, deleted_ok=True)
+            if asset.deleted_at is None:
+                raise Conflict(f"asset {asset_id} is not deleted", code="not_deleted")
+            before, now = asset.updated_at, ports.clock.now()
+            asset = asset.model_copy(update={"deleted_at": None, "updated_at": now}, deep=True)
+            asset.record("restored", principal.key_id, now)
+            await _save(ports, asset, before)
+        except domain.DomainError as exc:
+            result.failed[asset_id] = (exc.code, exc.message)
+        else:
+            result.succeeded.append(asset_id)
+    return result
+
+
+async def purge_deleted(ports: Ports) -> int:
+    """Remove assets (and their board rows) deleted longer ago than the retention period."""
+    purged = await ports.assets.purge_deleted(ports.clock.now() - domain.SOFT_DELETE_RETENTION)
+    for asset in purged:
+        await ports.posts.delete_many([post_id_for(asset.asset_id, t.target_id) for t in asset.targets])
+    if purged:
+        log.info("soft-deleted assets purged", count=len(purged))
+    return len(purged)
+
+
+# ------------------------------------------------------------------------------------------------
+# Posts: the read model and a person's actions
+
+
+async def get_post(ports: Ports, principal: Principal, post_id: str) -> PostView:
+    post = await ports.posts.get(principal.workspace_id, post_id)
+    if post is None:
+        raise NotFound(f"post {post_id} not found")
+    return post
+
+
+async def list_posts(ports: Ports, principal: Principal, query: PostQuery, page: Page) -> list[PostView]:
+    return await ports.posts.search(principal.workspace_id, query, page)
+
+
+async def asset_posts(ports: Ports, principal: Principal, asset_id: str) -> tuple[Asset, list[PostView]]:
+    asset = await get_asset(ports, principal, asset_id)
+    ids = [post_id_for(asset.asset_id, t.target_id) for t in asset.targets if t.target_id not in asset.deselected]
+    posts = [p for p in await ports.posts.get_many(ids) if p.workspace_id == principal.workspace_id]
+    return asset, posts
+
+
+_MAX_CAS_ATTEMPTS = 20
+
+
+async def apply_post_event(ports: Ports, event: Event) -> bool:
+    """Fold one post event into the board. Idempotent; returns whether anything changed."""
+    post_id: str = getattr(event, "post_id", "")
+    for _ in range(_MAX_CAS_ATTEMPTS):
+        current = await ports.posts.get_any(post_id)
+        if current is not None and current.workspace_id != event.workspace_id:
+            log.warning("post event for another workspace's post ignored", post_id=post_id)
+            return False
+        base = current or _post_from_event(event)
+        if base is None:
+            return False  # a command rejection or metrics for a post we never saw
+        updated = domain.apply_post_event(base, event)
+        if updated is None:
+            return False
+        updated = updated.model_copy(update={"rev": base.rev + 1})
+        if await ports.posts.replace(updated, expected=current):
+            if updated.status != base.status or current is None:
+                await ports.assets.set_post_status(updated.asset_id, updated.post_id, updated.status)
+            return True
+    raise Conflict(f"post {post_id} keeps changing under us; the event will be delivered again")
+
+
+def _post_from_event(event: Event) -> PostView | None:
+    asset_id = getattr(event, "asset_id", None)
+    platform = getattr(event, "platform", None)
+    account_id = getattr(event, "account_id", None)
+    if not (asset_id and platform and account_id):
+        return None
+    return PostView(
+        post_id=event.post_id,  # type: ignore[attr-defined]
+        workspace_id=event.workspace_id,
+        asset_id=asset_id,
+        account_id=account_id,
+        platform=platform,
+    )
+
+
+async def _record_command(ports: Ports, post: PostView, event: Event, name: str, by: str) -> None:
+    command = {"name": name, "event_id": str(event.event_id), "requested_at": event.occurred_at, "requested_by": by}
+    for _ in range(_MAX_CAS_ATTEMPTS):
+        updated = post.model_copy(update={"last_command": command, "rev": post.rev + 1})
+        if await ports.posts.replace(updated, expected=post):
+            return
+        fresh = await ports.posts.get(post.workspace_id, post.post_id)
+        if fresh is None:
+            return
+        post = fresh
+
+
+async def _post_for_command(ports: Ports, principal: Principal, post_id: str) -> tuple[PostView, Asset]:
+    principal.require(Role.EDITOR)
+    post = await get_post(ports, principal, post_id)
+    asset = await get_asset(ports, principal, post.asset_id, deleted_ok=True)
+    if asset.state is not AssetState.APPROVED:
+        raise Conflict(f"only approved content can be scheduled; asset {asset.asset_id} is {asset.state.value}")
+    return post, asset
+
+
+async def reschedule_post(
+    ports: Ports, principal: Principal, post_id: str, schedule: Schedule, *, publish_now: bool = False
+) -> list[Outgoing]:
+    post, _ = await _post_for_command(ports, principal, post_id)
+    workspace = await get_workspace(ports, principal)
+    if not workspace.publishing_enabled:
+        raise Conflict("publishing is not switched on for this workspace", code="publishing_disabled")
+    if post.status in domain.TERMINAL:
+        raise Conflict(
+            f"post {post_id} is {post.status.value}; only a post that has not finished can be rescheduled",
+            code="post_finished",
+        )
+    if schedule.timezone and (why := domain.validate_timezone(schedule.timezone)):
+        raise InvalidContent(why, code="invalid_timezone", violations=[Violation("invalid_timezone", why)])
+    event = PostRescheduleRequested(
+        producer=PRODUCER,
+        workspace_id=post.workspace_id,
+        correlation_id=post.asset_id,
+        post_id=post.post_id,
+        requested_by=principal.key_id,
+        schedule=schedule,
+    )
+    await _record_command(ports, post, event, "publish_now" if publish_now else "reschedule", principal.key_id)
+    return [Outgoing(topics.POSTS_COMMANDS, event, post.post_id)]
+
+
+async def publish_now(ports: Ports, principal: Principal, post_id: str) -> list[Outgoing]:
+    return await reschedule_post(ports, principal, post_id, Schedule(publish_now=True), publish_now=True)
+
+
+async def cancel_post(ports: Ports, principal: Principal, post_id: str, *, reason: str | None) -> list[Outgoing]:
+    post, _ = await _post_for_command(ports, principal, post_id)
+    if post.status not in domain.CANCELLABLE:
+        raise Conflict(f"post {post_id} is {post.status.value} and can no longer be cancelled", code="post_finished")
+    event = PostCancelRequested(
+        producer=PRODUCER,
+        workspace_id=post.workspace_id,
+        correlation_id=post.asset_id,
+        post_id=post.post_id,
+        requested_by=principal.key_id,
+        reason=reason,
+    )
+    await _record_command(ports, post, event, "cancel", principal.key_id)
+    return [Outgoing(topics.POSTS_COMMANDS, event, post.post_id)]
+
+
+async def retry_post(ports: Ports, principal: Principal, post_id: str) -> list[Outgoing]:
+    """A person's decision to try a failed, missed or unconfirmed post again."""
+    post, _ = await _post_for_command(ports, principal, post_id)
+    workspace = await get_workspace(ports, principal)
+    if not workspace.publishing_enabled:
+        raise Conflict("publishing is not switched on for this workspace", code="publishing_disabled")
+    if post.status not in domain.RETRYABLE_BY_PERSON:
+        raise Conflict(
+            f"post {post_id} is {post.status.value}; only failed, missed or unconfirmed posts can be retried",
+            code="not_retryable",
+        )
+    event = PostRetryRequested(
+        producer=PRODUCER,
+        workspace_id=post.workspace_id,
+        correlation_id=post.asset_id,
+        post_id=post.post_id,
+        requested_by=principal.key_id,
+    )
+    await _record_command(ports, post, event, "retry", principal.key_id)
+    return [Outgoing(topics.POSTS_COMMANDS, event, post.post_id)]
+
+
+async def calendar(
+    ports: Ports,
+    principal: Principal,
+    *,
+    start: datetime,
+    end: datetime,
+    query: PostQuery,
+    page: Page,
+) -> tuple[Workspace, list[PostView]]:
+    if end <= start:
+        raise InvalidContent("the calendar range must end after it starts", code="invalid_range")
+    if end - start > timedelta(days=CALENDAR_MAX_DAYS):
+        raise InvalidContent(f"the calendar range is at most {CALENDAR_MAX_DAYS} days", code="range_too_large")
+    workspace = await get_workspace(ports, principal)
+    ranged = PostQuery(
+        account_id=query.account_id,
+        platform=query.platform,
+        statuses=query.statuses,
+        campaign=query.campaign,
+        due_from=start,
+        due_before=end,
+        order="asc",
+    )
+    return workspace, await ports.posts.search(principal.workspace_id, ranged, page)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from shared.credentials import CredentialsSettings
 from shared.settings import HttpSettings, ServiceSettings
 
 
@@ -15,3 +17,13 @@ class ApprovalSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="APPROVAL_")
 
     http: HttpSettings = HttpSettings(port=8001)
+    credentials: CredentialsSettings = CredentialsSettings()
+    bootstrap_token: SecretStr | None = Field(
+        default=None,
+        description="Allows POST /v1/workspaces (creating a workspace and its first admin key) to whoever "
+        "presents it in X-Bootstrap-Token. Unset: workspace creation over HTTP is off.",
+    )
+    purge_interval_seconds: float = Field(default=3600, gt=0, description="How often soft-deleted assets are purged")
+    outbox_relay_interval_seconds: float = Field(
+        default=30, gt=0, description="How often unpublished asset events are sent again"
+    )

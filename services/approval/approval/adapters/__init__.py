@@ -1,0 +1,1 @@
+"""Adapters of the approval service: MongoDB repositories and the system clock."""

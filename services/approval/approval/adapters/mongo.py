@@ -1,0 +1,263 @@
+"""MongoDB repositories of the approval service.
+
+Hot paths look documents up by `_id` (the only lookup the local FerretDB serves from an index);
+lists filter by workspace and are meant for a page at a time. Writes that race use
+compare-and-set filters, since there are no transactions to lean on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from approval.domain import Account, ApiKey, Asset, PostStatus, PostView, Workspace
+from approval.ports import AssetQuery, Outgoing, Page, PostQuery
+from shared.events import ALL_EVENTS, AccountStatus, Platform, decode, encode
+from shared.mongo import Document, IndexSpec, bulk_write_chunked
+
+WORKSPACES = "workspaces"
+API_KEYS = "api_keys"
+ACCOUNTS = "accounts"
+ASSETS = "assets"
+POSTS = "posts"
+
+INDEXES = [
+    IndexSpec(API_KEYS, [("workspace_id", ASCENDING), ("created_at", ASCENDING)]),
+    IndexSpec(ACCOUNTS, [("workspace_id", ASCENDING), ("platform", ASCENDING)]),
+    IndexSpec(ASSETS, [("workspace_id", ASCENDING), ("created_at", DESCENDING)]),
+    IndexSpec(ASSETS, [("workspace_id", ASCENDING), ("state", ASCENDING)]),
+    IndexSpec(ASSETS, [("deleted_at", ASCENDING)]),
+    IndexSpec(POSTS, [("workspace_id", ASCENDING), ("due_at", ASCENDING)]),
+    IndexSpec(POSTS, [("asset_id", ASCENDING)]),
+]
+
+
+def _to_doc(id_value: str, data: dict[str, Any]) -> Document:
+    return {"_id": id_value, **data}
+
+
+def _from_doc(doc: Document, id_field: str) -> dict[str, Any]:
+    data = dict(doc)
+    data[id_field] = data.pop("_id")
+    data.pop("outbox", None)
+    data.pop("outbox_since", None)
+    return data
+
+
+class MongoWorkspaces:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[WORKSPACES]
+
+    async def add(self, workspace: Workspace) -> None:
+        await self._c.insert_one(_to_doc(workspace.workspace_id, workspace.model_dump(exclude={"workspace_id"})))
+
+    async def get(self, workspace_id: str) -> Workspace | None:
+        doc = await self._c.find_one({"_id": workspace_id})
+        return Workspace.model_validate(_from_doc(doc, "workspace_id")) if doc else None
+
+    async def save(self, workspace: Workspace) -> None:
+        await self._c.replace_one(
+            {"_id": workspace.workspace_id}, workspace.model_dump(exclude={"workspace_id"}), upsert=True
+        )
+
+
+class MongoApiKeys:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[API_KEYS]
+
+    async def add(self, key: ApiKey) -> None:
+        await self._c.insert_one(_to_doc(key.key_id, key.model_dump(exclude={"key_id"})))
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        doc = await self._c.find_one({"_id": key_id})
+        return ApiKey.model_validate(_from_doc(doc, "key_id")) if doc else None
+
+    async def search(self, workspace_id: str, page: Page) -> list[ApiKey]:
+        cursor = self._c.find({"workspace_id": workspace_id}).sort("created_at", ASCENDING)
+        docs = await cursor.skip(page.offset).limit(page.limit).to_list()
+        return [ApiKey.model_validate(_from_doc(d, "key_id")) for d in docs]
+
+    async def save(self, key: ApiKey) -> None:
+        await self._c.replace_one({"_id": key.key_id}, key.model_dump(exclude={"key_id"}))
+
+
+class MongoAccounts:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[ACCOUNTS]
+
+    async def add(self, account: Account) -> None:
+        await self._c.insert_one(_to_doc(account.account_id, account.model_dump(exclude={"account_id"})))
+
+    async def get(self, workspace_id: str, account_id: str) -> Account | None:
+        account = await self.get_any(account_id)
+        return account if account and account.workspace_id == workspace_id else None
+
+    async def get_any(self, account_id: str) -> Account | None:
+        doc = await self._c.find_one({"_id": account_id})
+        return Account.model_validate(_from_doc(doc, "account_id")) if doc else None
+
+    async def search(
+        self, workspace_id: str, page: Page, platform: Platform | None, status: AccountStatus | None
+    ) -> list[Account]:
+        query: Document = {"workspace_id": workspace_id}
+        if platform:
+            query["platform"] = platform.value
+        if status:
+            query["status"] = status.value
+        cursor = self._c.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        docs = await cursor.skip(page.offset).limit(page.limit).to_list()
+        return [Account.model_validate(_from_doc(d, "account_id")) for d in docs]
+
+    async def save(self, account: Account) -> None:
+        await self._c.replace_one({"_id": account.account_id}, account.model_dump(exclude={"account_id"}))
+
+
+def _asset_doc(asset: Asset) -> Document:
+    data = asset.model_dump(exclude={"asset_id"})
+    # A local wall time must come back without an offset: keep the schedule as JSON values.
+    data["schedule"] = asset.schedule.model_dump(mode="json")
+    return data
+
+
+def _outbox_entries(outgoing: Sequence[Outgoing], now: datetime) -> dict[str, Document]:
+    # A map keyed by event id, so a sent event is removed with $unset (FerretDB's $pull cannot
+    # match on a field of an array element).
+    return {
+        str(o.event.event_id): {"topic": o.topic, "key": o.key, "body": encode(o.event).decode(), "created_at": now}
+        for o in outgoing
+    }
+
+
+class MongoAssets:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[ASSETS]
+
+    async def add(self, asset: Asset, outbox: Sequence[Outgoing] = ()) -> None:
+        doc = _to_doc(asset.asset_id, _asset_doc(asset))
+        doc["outbox"] = _outbox_entries(outbox, asset.updated_at)
+        doc["outbox_since"] = asset.updated_at if outbox else None
+        await self._c.insert_one(doc)
+
+    async def get(self, workspace_id: str, asset_id: str) -> Asset | None:
+        asset = await self.get_any(asset_id)
+        return asset if asset and asset.workspace_id == workspace_id else None
+
+    async def get_any(self, asset_id: str) -> Asset | None:
+        doc = await self._c.find_one({"_id": asset_id})
+        return Asset.model_validate(_from_doc(doc, "asset_id")) if doc else None
+
+    async def search(self, workspace_id: str, query: AssetQuery, page: Page) -> list[Asset]:
+        filter_: Document = {"workspace_id": workspace_id, "deleted_at": {"$ne": None} if query.deleted else None}
+        if query.state:
+            filter_["state"] = query.state.value
+        if query.campaign:
+            filter_["campaign"] = query.campaign
+        direction = ASCENDING if query.order == "asc" else DESCENDING
+        cursor = self._c.find(filter_).sort([(query.sort, direction), ("_id", direction)])
+        docs = await cursor.skip(page.offset).limit(page.limit).to_list()
+        return [Asset.model_validate(_from_doc(d, "asset_id")) for d in docs]
+
+    async def save(self, asset: Asset, *, expected_updated_at: datetime, outbox: Sequence[Outgoing] = ()) -> bool:
+        fields = _asset_doc(asset)
+        if outbox:
+            fields |= {f"outbox.{k}": v for k, v in _outbox_entries(outbox, asset.updated_at).items()}
+            fields["outbox_since"] = asset.updated_at
+        result = await self._c.update_one({"_id": asset.asset_id, "updated_at": expected_updated_at}, {"$set": fields})
+        return result.matched_count == 1
+
+    async def outbox_done(self, asset_id: str, event_ids: Sequence[str]) -> None:
+        await self._c.update_one({"_id": asset_id}, {"$unset": {f"outbox.{e}": "" for e in event_ids}})
+        await self._c.update_one({"_id": asset_id, "outbox": {}}, {"$set": {"outbox_since": None}})
+
+    async def pending_outbox(self, older_than: datetime) -> list[tuple[str, list[Outgoing]]]:
+        pending: list[tuple[str, list[Outgoing]]] = []
+        async for doc in self._c.find({"outbox_since": {"$lt": older_than}}, {"outbox": 1}):
+            items = [
+                Outgoing(e["topic"], decode(e["body"].encode(), ALL_EVENTS), e["key"], outbox_of=doc["_id"])
+                for e in (doc.get("outbox") or {}).values()
+            ]
+            if items:
+                pending.append((doc["_id"], items))
+        return pending
+
+    async def set_post_status(self, asset_id: str, post_id: str, status: PostStatus) -> None:
+        await self._c.update_one({"_id": asset_id}, {"$set": {f"post_statuses.{post_id}": status.value}})
+
+    async def purge_deleted(self, before: datetime) -> list[Asset]:
+        docs = await self._c.find({"deleted_at": {"$lt": before}}).to_list()
+        await bulk_write_chunked(self._c, [DeleteOne({"_id": d["_id"], "deleted_at": d["deleted_at"]}) for d in docs])
+        return [Asset.model_validate(_from_doc(d, "asset_id")) for d in docs]
+
+
+class MongoPosts:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[POSTS]
+
+    @staticmethod
+    def _doc(post: PostView) -> Document:
+        return post.model_dump(exclude={"post_id"})
+
+    @staticmethod
+    def _view(doc: Document) -> PostView:
+        return PostView.model_validate(_from_doc(doc, "post_id"))
+
+    async def add_pending(self, posts: Sequence[PostView]) -> None:
+        await bulk_write_chunked(
+            self._c, [UpdateOne({"_id": p.post_id}, {"$setOnInsert": self._doc(p)}, upsert=True) for p in posts]
+        )
+
+    async def get(self, workspace_id: str, post_id: str) -> PostView | None:
+        post = await self.get_any(post_id)
+        return post if post and post.workspace_id == workspace_id else None
+
+    async def get_any(self, post_id: str) -> PostView | None:
+        doc = await self._c.find_one({"_id": post_id})
+        return self._view(doc) if doc else None
+
+    async def get_many(self, post_ids: Sequence[str]) -> list[PostView]:
+        # One _id lookup each: the only indexed lookup on the local server, and an asset has few targets.
+        found = [await self.get_any(post_id) for post_id in post_ids]
+        return [p for p in found if p is not None]
+
+    async def search(self, workspace_id: str, query: PostQuery, page: Page) -> list[PostView]:
+        filter_: Document = {"workspace_id": workspace_id}
+        if query.asset_id:
+            filter_["asset_id"] = query.asset_id
+        if query.account_id:
+            filter_["account_id"] = query.account_id
+        if query.platform:
+            filter_["platform"] = query.platform.value
+        if query.statuses:
+            filter_["status"] = {"$in": [s.value for s in query.statuses]}
+        if query.campaign:
+            filter_["campaign"] = query.campaign
+        due: Document = {}
+        if query.due_from:
+            due["$gte"] = query.due_from.astimezone(UTC)
+        if query.due_before:
+            due["$lt"] = query.due_before.astimezone(UTC)
+        if due:
+            filter_["due_at"] = due
+        direction = ASCENDING if query.order == "asc" else DESCENDING
+        cursor = self._c.find(filter_).sort([("due_at", direction), ("_id", direction)])
+        docs = await cursor.skip(page.offset).limit(page.limit).to_list()
+        return [self._view(d) for d in docs]
+
+    async def replace(self, post: PostView, *, expected: PostView | None) -> bool:
+        if expected is None:
+            try:
+                await self._c.insert_one(_to_doc(post.post_id, self._doc(post)))
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self._c.replace_one({"_id": post.post_id, "rev": expected.rev}, self._doc(post))
+        return result.matched_count == 1
+
+    async def delete_many(self, post_ids: Sequence[str]) -> None:
+        await bulk_write_chunked(self._c, [DeleteOne({"_id": p}) for p in post_ids])

@@ -1,0 +1,118 @@
+"""What the handlers need from the outside world, as Protocols (MongoDB adapters and in-memory fakes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
+from shared.credentials import OAuthTokens
+from shared.events import AccountStatus, Event, Platform
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event to publish, where, and under which key."""
+
+    topic: str
+    event: Event
+    key: str
+    outbox_of: str | None = None  # the asset whose outbox holds it until it is published
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int = 0
+    limit: int = 50
+
+
+SortOrder = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class AssetQuery:
+    state: AssetState | None = None
+    campaign: str | None = None
+    deleted: bool = False
+    sort: Literal["created_at", "updated_at"] = "created_at"
+    order: SortOrder = "desc"
+
+
+@dataclass(frozen=True)
+class PostQuery:
+    asset_id: str | None = None
+    account_id: str | None = None
+    platform: Platform | None = None
+    statuses: Sequence[PostStatus] = ()
+    campaign: str | None = None
+    due_from: datetime | None = None
+    due_before: datetime | None = None
+    order: SortOrder = "asc"
+
+
+class WorkspaceRepository(Protocol):
+    async def add(self, workspace: Workspace) -> None: ...
+    async def get(self, workspace_id: str) -> Workspace | None: ...
+    async def save(self, workspace: Workspace) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+    async def get(self, key_id: str) -> ApiKey | None: ...
+    async def search(self, workspace_id: str, page: Page) -> list[ApiKey]: ...
+    async def save(self, key: ApiKey) -> None: ...
+
+
+class AccountRepository(Protocol):
+    async def add(self, account: Account) -> None: ...
+    async def get(self, workspace_id: str, account_id: str) -> Account | None: ...
+    async def get_any(self, account_id: str) -> Account | None: ...
+    async def search(
+        self, workspace_id: str, page: Page, platform: Platform | None, status: AccountStatus | None
+    ) -> list[Account]: ...
+    async def save(self, account: Account) -> None: ...
+
+
+class AssetRepository(Protocol):
+    async def add(self, asset: Asset, outbox: Sequence[Outgoing] = ()) -> None: ...
+    async def get(self, workspace_id: str, asset_id: str) -> Asset | None: ...
+    async def get_any(self, asset_id: str) -> Asset | None: ...
+    async def search(self, workspace_id: str, query: AssetQuery, page: Page) -> list[Asset]: ...
+    async def save(self, asset: Asset, *, expected_updated_at: datetime, outbox: Sequence[Outgoing] = ()) -> bool:
+        """Write `asset` if nobody changed it since `expected_updated_at` (compare-and-set), with
+        the events to publish stored in the same document write. False if someone else won."""
+        ...
+
+    async def outbox_done(self, asset_id: str, event_ids: Sequence[str]) -> None: ...
+    async def pending_outbox(self, older_than: datetime) -> list[tuple[str, list[Outgoing]]]: ...
+    async def set_post_status(self, asset_id: str, post_id: str, status: PostStatus) -> None: ...
+    async def purge_deleted(self, before: datetime) -> list[Asset]: ...
+
+
+class PostRepository(Protocol):
+    async def add_pending(self, posts: Sequence[PostView]) -> None:
+        """Insert posts that do not exist yet; existing ones are left as they are."""
+        ...
+
+    async def get(self, workspace_id: str, post_id: str) -> PostView | None: ...
+    async def get_any(self, post_id: str) -> PostView | None: ...
+    async def get_many(self, post_ids: Sequence[str]) -> list[PostView]: ...
+    async def search(self, workspace_id: str, query: PostQuery, page: Page) -> list[PostView]: ...
+    async def replace(self, post: PostView, *, expected: PostView | None) -> bool:
+        """Compare-and-set on the previous version (insert when `expected` is None)."""
+        ...
+
+    async def delete_many(self, post_ids: Sequence[str]) -> None: ...
+
+
+class CredentialVault(Protocol):
+    async def save(
+        self, *, account_id: str, workspace_id: str, platform: str, tokens: OAuthTokens, status: AccountStatus
+    ) -> int: ...
+    async def mark_status(self, account_id: str, status: AccountStatus) -> None: ...
