@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +19,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from shared.events import ALL_EVENTS, Event, decode
+from shared.kafka import EventBus, build_broker
+from shared.metrics import build_metrics
+from shared.settings import KafkaSettings
 
 E = TypeVar("E", bound=Event)
 
@@ -30,6 +33,15 @@ async def eventually(condition: Callable[[], bool], *, within: float = 30.0, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def until(check: Callable[[], Awaitable[bool]], *, within: float = 30.0, what: str = "condition") -> None:
+    """Like `eventually`, for a condition that has to be awaited."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.2)
 
 
 def free_port() -> int:
@@ -82,6 +94,12 @@ class ServiceProcess:
             raise AssertionError(f"{self.module} ignored SIGTERM for {within}s:\n{self.log_tail()}") from None
         finally:
             self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
@@ -154,3 +172,29 @@ class TopicWatcher:
             what=f"{count} x {kind.__name__} {matching}",
         )
         return self.events(kind, **matching)
+
+
+async def metric_value(url: str, name: str) -> float:
+    """The sum of a Prometheus metric's samples at a service's /metrics endpoint."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics", timeout=5)).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+@contextlib.asynccontextmanager
+async def running_bus(
+    settings: KafkaSettings, subscribe: Callable[[EventBus], None] | None = None
+) -> AsyncIterator[EventBus]:
+    """A started EventBus (and its FastStream broker) for a test; `subscribe` registers consumers."""
+    metrics = build_metrics()
+    broker = build_broker(settings, service="tests", metrics=metrics)
+    bus = EventBus(broker, settings, metrics, client_id="tests")
+    if subscribe is not None:
+        subscribe(bus)
+    await bus.start()
+    await broker.start()
+    try:
+        yield bus
+    finally:
+        await broker.stop()
+        await bus.stop()

@@ -48,7 +48,7 @@ def build_infrastructure(settings: ServiceSettings) -> Infrastructure:
         broker=broker,
         mongo=mongo,
         db=mongo[settings.database],
-        bus=EventBus(broker, settings.kafka, metrics),
+        bus=EventBus(broker, settings.kafka, metrics, client_id=settings.SERVICE),
     )
 
 
@@ -62,6 +62,7 @@ def build_app(infra: Infrastructure, *, title: str, routers: Sequence[APIRouter]
         await ensure_indexes(infra.db, infra.indexes)
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, all_topics())
+        await infra.bus.start()
         await infra.broker.start()
         for hook in infra.on_started:
             await hook()
@@ -73,6 +74,7 @@ def build_app(infra: Infrastructure, *, title: str, routers: Sequence[APIRouter]
             for hook in reversed(infra.on_stopping):
                 await hook()
             await infra.broker.stop()
+            await infra.bus.stop()
             await infra.mongo.close()
             log.info("service stopped")
 

@@ -26,6 +26,7 @@ class KafkaSettings(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     create_topics: bool = Field(default=True, description="Create missing topics at start-up")
     request_timeout_ms: int = 40_000
+    linger_ms: int = Field(default=2, ge=0, description="How long the producer waits to fill a batch")
     topic_prefix: str = Field(
         default="", description="Prepended to every topic name; for tests and shared dev clusters"
     )

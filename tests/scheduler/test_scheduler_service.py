@@ -10,7 +10,6 @@ from uuid import uuid4
 
 import pytest
 import pytest_asyncio
-from faststream.kafka import KafkaBroker
 
 from shared import topics
 from shared.events import (
@@ -34,10 +33,9 @@ from shared.events import (
     utc_now,
 )
 from shared.ids import post_id_for
-from shared.kafka import EventBus, build_broker, ensure_topics
-from shared.metrics import build_metrics
+from shared.kafka import EventBus, ensure_topics
 from shared.settings import KafkaSettings, MongoSettings
-from tests.support import ServiceProcess, TopicWatcher
+from tests.support import ServiceProcess, TopicWatcher, running_bus
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -97,17 +95,16 @@ async def harness(
         },
         tmp_path_factory.mktemp("scheduler") / "scheduler.log",
     )
-    metrics = build_metrics()
-    broker: KafkaBroker = build_broker(settings, service="tests", metrics=metrics)
     watcher = TopicWatcher(settings.bootstrap_servers, settings.topic_prefix, WATCHED)
     try:
         await process.wait_ready()
-        await broker.start()
-        await watcher.start()
-        yield Harness(EventBus(broker, settings, metrics), watcher)
+        async with running_bus(settings) as bus:
+            await watcher.start()
+            try:
+                yield Harness(bus, watcher)
+            finally:
+                await watcher.stop()
     finally:
-        await watcher.stop()
-        await broker.stop()
         assert process.terminate() == 0, process.log_tail()
 
 

@@ -31,7 +31,14 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
         ),
         metrics=build_scheduler_metrics(infra.metrics.registry),
     )
-    consumers.register(infra.bus, scheduler, sink, replica_id=settings.replica_id, batch_size=settings.batch_size)
+    consumers.register(
+        infra.bus,
+        scheduler,
+        sink,
+        replica_id=settings.replica_id,
+        batch_size=settings.batch_size,
+        session_timeout_ms=settings.session_timeout_ms,
+    )
 
     tasks: list[asyncio.Task[None]] = []
 

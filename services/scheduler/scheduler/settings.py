@@ -30,4 +30,7 @@ class SchedulerSettings(ServiceSettings):
     )
     batch_size: int = Field(default=500, ge=1, description="Most records the owner consumer takes per batch")
     dispatch_chunk: int = Field(default=2000, ge=1, description="Most posts handed over per dispatch step")
+    session_timeout_ms: int = Field(
+        default=10_000, ge=3000, description="How soon the group notices a dead replica and moves its partitions"
+    )
     compact_interval_seconds: float = Field(default=30, gt=0, description="How often dispatch records are folded")

@@ -28,7 +28,7 @@ from shared.events import (
     PostRetryScheduled,
     PostScheduled,
 )
-from shared.kafka import EventBus
+from shared.kafka import Delivery, EventBus
 from shared.topics import (
     ACCOUNTS_STATUS_CHANGED,
     ASSETS_APPROVED,
@@ -72,11 +72,19 @@ class PartitionOwnership(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._scheduler.assign(self._partitions(assigned))
 
 
-def register(bus: EventBus, scheduler: Scheduler, sink: EventSink, *, replica_id: str, batch_size: int) -> None:
-    async def on_asset_approved(event: AssetApproved) -> None:
-        await sink.emit(expand(event))
+def register(
+    bus: EventBus, scheduler: Scheduler, sink: EventSink, *, replica_id: str, batch_size: int, session_timeout_ms: int
+) -> None:
+    async def on_assets_approved(batch: list[Delivery[AssetApproved]]) -> None:
+        await sink.emit([out for delivery in batch for out in expand(delivery.event)])
 
-    bus.subscribe(ASSETS_APPROVED, group_id=EXPANDER_GROUP, events=[AssetApproved], handler=on_asset_approved)
+    bus.subscribe_batch(
+        [ASSETS_APPROVED],
+        group_id=EXPANDER_GROUP,
+        events=[AssetApproved],
+        handler=on_assets_approved,
+        max_records=batch_size,
+    )
     bus.subscribe_batch(
         OWNED_TOPICS,
         group_id=OWNER_GROUP,
@@ -85,6 +93,8 @@ def register(bus: EventBus, scheduler: Scheduler, sink: EventSink, *, replica_id
         max_records=batch_size,
         partition_assignment_strategy=[RangePartitionAssignor],
         listener=PartitionOwnership(scheduler, bus),
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=session_timeout_ms // 4,
     )
     bus.subscribe(
         ACCOUNTS_STATUS_CHANGED,
