@@ -48,8 +48,15 @@ class FakeStore:
     async def record_dispatched(self, posts: Sequence[Post]) -> None:
         self.dispatched.extend((p.post_id, p.attempt) for p in posts)
 
-    async def compact(self, partitions: Collection[int], current: dict[str, Post]) -> int:
-        return 0
+    async def compact(self, partitions: Collection[int]) -> int:
+        folded = 0
+        for post_id, attempt in self.dispatched:
+            post = self.posts.get(post_id)
+            if post and post.partition in partitions and post.state is State.SCHEDULED and post.attempt == attempt:
+                self.posts[post_id] = replace(post, state=State.DISPATCHED)
+                folded += 1
+        self.dispatched.clear()
+        return folded
 
 
 class FakeAccounts:

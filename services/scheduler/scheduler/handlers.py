@@ -318,9 +318,7 @@ class Scheduler:
             log.warning("posts missed their window", posts=[p.post_id for p in decision.missed])
 
     async def compact(self) -> int:
-        async with self._lock:
-            current = {p.post_id: p for p in self.timetable}
-            return await self._store.compact(set(self.timetable.partitions), current)
+        return await self._store.compact(set(self.timetable.partitions))
 
     # ----- bookkeeping -----------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ class PostStore(Protocol):
         """Remember, cheaply and durably, that these attempts were handed to the publisher."""
         ...
 
-    async def compact(self, partitions: Collection[int], current: dict[str, Post]) -> int:
+    async def compact(self, partitions: Collection[int]) -> int:
         """Fold dispatch records into the posts; returns how many records were folded."""
         ...
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -86,13 +86,16 @@ class MongoPostStore:
         if not partitions:
             return []
         query = {"partition": {"$in": list(partitions)}}
-        posts = {d["_id"]: _from_doc(d) async for d in self._posts.find({**query, "state": {"$in": _OPEN_STATES}})}
-        async for record in self._dispatches.find(query):
-            for post_id, attempt in map(_parse_entry, record["entries"]):
-                post = posts.get(post_id)
-                if post is not None and post.state is State.SCHEDULED and post.attempt == attempt:
-                    posts[post_id] = replace(post, state=State.DISPATCHED)
-        return list(posts.values())
+        # Dispatch records first, posts second: compaction updates posts before it deletes
+        # records, so in this order no handed-over attempt can be missed by both reads.
+        handed_over = {entry async for r in self._dispatches.find(query) for entry in map(_parse_entry, r["entries"])}
+        posts = [_from_doc(d) async for d in self._posts.find({**query, "state": {"$in": _OPEN_STATES}})]
+        return [
+            replace(p, state=State.DISPATCHED)
+            if p.state is State.SCHEDULED and (p.post_id, p.attempt) in handed_over
+            else p
+            for p in posts
+        ]
 
     async def get(self, post_ids: Collection[str]) -> dict[str, Post]:
         found: dict[str, Post] = {}
@@ -135,17 +138,24 @@ class MongoPostStore:
         if docs:
             await self._dispatches.insert_many(docs, ordered=False)
 
-    async def compact(self, partitions: Collection[int], current: dict[str, Post]) -> int:
+    async def compact(self, partitions: Collection[int]) -> int:
+        """Fold dispatch records into the posts they name, then drop them.
+
+        Needs no lock: it only moves a post from scheduled to dispatched for the very attempt
+        that was handed over, so a newer state saved meanwhile is never overwritten.
+        """
         if not partitions:
             return 0
         records = [r async for r in self._dispatches.find({"partition": {"$in": list(partitions)}})]
-        dispatched = [
-            post
+        updates = [
+            UpdateOne(
+                {"_id": post_id, "state": State.SCHEDULED.value, "attempt": attempt},
+                {"$set": {"state": State.DISPATCHED.value}},
+            )
             for record in records
             for post_id, attempt in map(_parse_entry, record["entries"])
-            if (post := current.get(post_id)) is not None and post.state is State.DISPATCHED and post.attempt == attempt
         ]
-        await self.save(dispatched)
+        await bulk_write_chunked(self._posts, updates)
         for record in records:
             await self._dispatches.delete_one({"_id": record["_id"]})
         return len(records)

@@ -1,0 +1,64 @@
+"""The scheduler's MongoDB store on the real MongoDB-compatible server."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from scheduler.adapters.mongo import INDEXES, MongoAccountStatuses, MongoPostStore
+from scheduler.domain import Post, State
+from shared.mongo import Document, ensure_indexes
+
+pytestmark = pytest.mark.integration
+
+DUE = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def post(post_id: str, partition: int = 0, **changes: object) -> Post:
+    base = Post(
+        post_id=post_id,
+        partition=partition,
+        account_id="a",
+        state=State.SCHEDULED,
+        due_at=DUE,
+        attempt=1,
+        content={"platform": "x", "caption": "hi"},
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def test_posts_round_trip_and_duplicates_are_reported(db: AsyncDatabase[Document]) -> None:
+    await ensure_indexes(db, INDEXES)
+    store = MongoPostStore(db)
+    assert await store.add([post("p1"), post("p2", partition=1)]) == set()
+    assert await store.add([post("p1"), post("p3")]) == {"p1"}
+    loaded = {p.post_id: p for p in await store.load({0})}
+    assert set(loaded) == {"p1", "p3"}
+    assert loaded["p1"] == post("p1")
+    assert loaded["p1"].content == {"platform": "x", "caption": "hi"}
+    assert (await store.get(["p2", "nope"]))["p2"].partition == 1
+
+
+async def test_dispatch_records_survive_a_restart_and_compaction_folds_them(db: AsyncDatabase[Document]) -> None:
+    store = MongoPostStore(db)
+    await store.add([post("p1"), post("p2"), post("p3")])
+    await store.record_dispatched([post("p1", state=State.DISPATCHED), post("p2", state=State.DISPATCHED)])
+    # p2 moved on (published) before compaction ran: compaction must not drag it back.
+    await store.save([post("p2", state=State.PUBLISHED)])
+    states = {p.post_id: p.state for p in await store.load({0})}
+    assert states == {"p1": State.DISPATCHED, "p3": State.SCHEDULED}
+    assert await store.compact({0}) == 1
+    assert await db.dispatches.count_documents({}) == 0
+    raw = {d["_id"]: d["state"] async for d in db.posts.find({})}
+    assert raw == {"p1": "dispatched", "p2": "published", "p3": "scheduled"}
+
+
+async def test_account_status_keeps_the_newest(db: AsyncDatabase[Document]) -> None:
+    accounts = MongoAccountStatuses(db)
+    later, earlier = datetime(2026, 11, 22, 13, tzinfo=UTC), datetime(2026, 11, 22, 11, tzinfo=UTC)
+    await accounts.record_active("a", later)
+    await accounts.record_inactive("a", earlier)  # replayed, older: ignored
+    assert await accounts.active_since(["a", "b"]) == {"a": later}
