@@ -65,5 +65,9 @@ typecheck: install ## mypy --strict with the pydantic plugin
 docs: install ## Regenerate the JSON Schemas and AsyncAPI documents under docs/
 	@uv run python -m tools.contracts
 
+.PHONY: bench-scheduler
+bench-scheduler: install stack-up ## Scheduler benchmark: steady 200/s, a 50,000-post burst, memory (prints figures)
+	@eval "$$($(STACK) env)" && uv run python -m tools.bench.scheduler
+
 .PHONY: check
 check: lint typecheck test ## Everything CI runs

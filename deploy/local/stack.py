@@ -295,7 +295,9 @@ def use_id_index(src: Path) -> None:
         backend / "collection.go",
         '\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n'
         "\t\tcase string, types.ObjectID:\n\t\t\twhereClause",
-        '\tif params.Filter.Has("_id") {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n'
+        # Len() first: Has() dereferences the document, and a query without a filter has none.
+        '\tif params.Filter.Len() > 0 && params.Filter.Has("_id") {\n'
+        '\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n'
         "\t\tcase string, types.ObjectID:\n\t\t\twhereClause",
     )
 
@@ -313,7 +315,7 @@ class FerretDB(Component):
     @property
     def dist(self) -> Path:
         # The suffix names our local fix (use_id_index), so a cache built without it is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-idfix2"
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-idfix3"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():

@@ -47,3 +47,14 @@ async def test_large_bulk_writes_are_chunked_so_the_server_keeps_answering(db: A
     ops = [UpdateOne({"_id": f"p{i}", "state": "scheduled"}, {"$set": {"state": "due"}}) for i in range(300)]
     await bulk_write_chunked(db.posts, ops)
     assert await db.posts.count_documents({"state": "due"}) == 300
+
+
+async def test_queries_without_a_filter_work(db: AsyncDatabase[Document]) -> None:
+    # A regression test for our FerretDB build: aggregate with no $match reaches the backend
+    # with no filter at all, and the _id narrowing must not trip over that.
+    await db.posts.insert_many([{"_id": "p1", "views": 3}, {"_id": "p2", "views": 4}])
+    totals = [d async for d in await db.posts.aggregate([{"$group": {"_id": None, "views": {"$sum": "$views"}}}])]
+    assert totals == [{"_id": None, "views": 7}]
+    assert await db.posts.count_documents({}) == 2
+    assert await db.posts.find_one({"_id": "p2", "views": {"$gt": 3}}) == {"_id": "p2", "views": 4}
+    assert await db.posts.find_one({"_id": "p2", "views": {"$gt": 4}}) is None
