@@ -55,6 +55,8 @@ def _ready(service: Service) -> bool:
 
 
 def _stop(processes: dict[Service, subprocess.Popen[bytes]]) -> None:
+    # A second Ctrl-C while the services drain must not leave them orphaned.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
