@@ -286,3 +286,23 @@ def test_a_due_scheduled_post_shows_as_publishing() -> None:
     post = fold(lifecycle()[:1])
     assert domain.effective_status(post, at(5)) is PostStatus.SCHEDULED
     assert domain.effective_status(post, at(11)) is PostStatus.PUBLISHING
+
+
+def test_a_released_hold_shows_as_scheduled_again() -> None:
+    held = fold(
+        [
+            PostScheduled(**ENV, **POST, target_id="t1", format=PostFormat.REEL, due_at=at(10), occurred_at=at(0)),
+            PostHeld(
+                **ENV, **POST, error_code=ErrorCode.TOKEN_EXPIRED, reason="reconnect", attempt=1, occurred_at=at(10)
+            ),
+        ]
+    )
+    assert held.status is PostStatus.HELD
+    release = PostScheduled(
+        **ENV, **POST, target_id="t1", format=PostFormat.REEL, due_at=at(30), attempt=2, occurred_at=at(20)
+    )
+    released = domain.apply_post_event(held, release)
+    assert released is not None
+    assert (released.status, released.attempt) == (PostStatus.SCHEDULED, 2)
+    stale = PostScheduled(**ENV, **POST, target_id="t1", format=PostFormat.REEL, due_at=at(10), occurred_at=at(25))
+    assert domain.apply_post_event(released, stale) is None

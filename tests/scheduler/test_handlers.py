@@ -251,6 +251,7 @@ async def test_held_post_resumes_when_its_account_is_reconnected(
         **ENVELOPE, account_id="acct-x", platform=Platform.X, status=AccountStatus.ACTIVE, occurred_at=clock.now()
     )
     await scheduler.account_status_changed(back)
+    assert [e.attempt for e in sink.of(PostScheduled)] == [2]  # type: ignore[attr-defined]
     assert await scheduler.dispatch_due() == 1
     assert [e.attempt for e in sink.of(PostDue)] == [2]  # type: ignore[attr-defined]
 

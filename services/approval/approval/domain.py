@@ -515,7 +515,7 @@ class PostView(BaseModel):
 
 def _event_progress(event: Event, current: PostView) -> tuple[int, int] | None:  # noqa: PLR0911 - one per type
     if isinstance(event, PostScheduled):
-        return current.attempt, _RANK_WAITING
+        return event.attempt, _RANK_WAITING
     if isinstance(event, PostRetryScheduled):
         return event.next_attempt, _RANK_WAITING
     if isinstance(event, PostHeld):

@@ -391,6 +391,7 @@ def _rescheduled(post: Post) -> Outgoing:
             **_payload(post),
             "event_id": derived_event_id(post.post_id, f"scheduled@{post.due_at.isoformat()}", post.attempt),
             "due_at": post.due_at,
+            "attempt": post.attempt,
         }
     )
     return POSTS_SCHEDULED, event, post.post_id

@@ -53,6 +53,7 @@ class PostContent(PostEvent):
 
 class PostScheduled(PostContent):
     event_type: Literal["PostScheduled"] = "PostScheduled"
+    attempt: int = Field(default=1, ge=1, description="The attempt this schedule is for (retries and releases: > 1)")
 
 
 class PostDue(PostContent):
