@@ -87,6 +87,18 @@ def deliver(*events: Event) -> list[Delivery[Event]]:
     return [Delivery(e, "t", 0, i) for i, e in enumerate(events)]
 
 
+def about(post: PostScheduled, **fields: Any) -> dict[str, Any]:
+    """The fields every publisher event about `post` carries, plus `fields`."""
+    return {
+        **ENVELOPE,
+        "post_id": post.post_id,
+        "asset_id": post.asset_id,
+        "platform": post.platform,
+        "account_id": post.account_id,
+        **fields,
+    }
+
+
 async def schedule(scheduler: Scheduler, sink: FakeSink, asset: AssetApproved) -> list[PostScheduled]:
     out = expand(asset)
     scheduled = [e for _, e, _ in out if isinstance(e, PostScheduled)]
@@ -209,16 +221,14 @@ async def test_publisher_retry_is_handed_over_again_with_the_next_attempt(
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
     retry = PostRetryScheduled(
-        **ENVELOPE,
-        post_id=post.post_id,
-        asset_id="asset-1",
-        platform=Platform.X,
-        account_id="acct-x",
-        error_code=ErrorCode.NETWORK_ERROR,
-        error_message="502",
-        attempt=1,
-        next_attempt=2,
-        next_attempt_at=clock.now() + timedelta(minutes=1),
+        **about(
+            post,
+            error_code=ErrorCode.NETWORK_ERROR,
+            error_message="502",
+            attempt=1,
+            next_attempt=2,
+            next_attempt_at=clock.now() + timedelta(minutes=1),
+        )
     )
     await scheduler.handle(deliver(retry, retry))
     sink.clear()
@@ -233,15 +243,7 @@ async def test_held_post_resumes_when_its_account_is_reconnected(
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
     hold = PostHeld(
-        **ENVELOPE,
-        post_id=post.post_id,
-        asset_id="asset-1",
-        platform=Platform.X,
-        account_id="acct-x",
-        error_code=ErrorCode.TOKEN_EXPIRED,
-        reason="reconnect",
-        attempt=1,
-        occurred_at=clock.now(),
+        **about(post, error_code=ErrorCode.TOKEN_EXPIRED, reason="reconnect", attempt=1, occurred_at=clock.now())
     )
     await scheduler.handle(deliver(hold))
     assert scheduler.timetable.get(post.post_id).state is State.HELD  # type: ignore[union-attr]
@@ -262,15 +264,7 @@ async def test_a_hold_reported_after_the_reconnect_is_released_at_once(
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
     hold = PostHeld(
-        **ENVELOPE,
-        post_id=post.post_id,
-        asset_id="asset-1",
-        platform=Platform.X,
-        account_id="acct-x",
-        error_code=ErrorCode.TOKEN_EXPIRED,
-        reason="reconnect",
-        attempt=1,
-        occurred_at=clock.now(),
+        **about(post, error_code=ErrorCode.TOKEN_EXPIRED, reason="reconnect", attempt=1, occurred_at=clock.now())
     )
     await accounts.record_active("acct-x", clock.now() + timedelta(seconds=1))
     await scheduler.handle(deliver(hold))
@@ -316,16 +310,7 @@ async def test_a_new_owner_does_not_hand_over_what_the_last_one_did(
 async def test_finished_posts_leave_the_timetable(scheduler: Scheduler, clock: FakeClock, sink: FakeSink) -> None:
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
-    published = PostPublished(
-        **ENVELOPE,
-        post_id=post.post_id,
-        asset_id="asset-1",
-        platform=Platform.X,
-        account_id="acct-x",
-        remote_id="1",
-        published_at=clock.now(),
-        attempt=1,
-    )
+    published = PostPublished(**about(post, remote_id="1", published_at=clock.now(), attempt=1))
     await scheduler.handle(deliver(published))
     assert scheduler.timetable.get(post.post_id) is None
     await scheduler.handle(deliver(PostRetryRequested(**ENVELOPE, post_id=post.post_id)))
@@ -339,14 +324,7 @@ async def test_a_person_can_retry_a_failed_post_as_a_new_attempt(
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
     failed = PostFailed(
-        **ENVELOPE,
-        post_id=post.post_id,
-        asset_id="asset-1",
-        platform=Platform.X,
-        account_id="acct-x",
-        error_code=ErrorCode.PUBLISH_UNCONFIRMED,
-        error_message="timeout after send",
-        attempts=1,
+        **about(post, error_code=ErrorCode.PUBLISH_UNCONFIRMED, error_message="timeout after send", attempts=1)
     )
     await scheduler.handle(deliver(failed))
     assert scheduler.timetable.get(post.post_id) is None
