@@ -302,10 +302,34 @@ def use_id_index(src: Path) -> None:
     )
 
 
+def serialize_writes(src: Path) -> None:
+    """Make FerretDB's conditional updates atomic, as they are on MongoDB.
+
+    v1.24.2 on SQLite runs an update as read, match in Go, write back, with nothing in between
+    held: eight concurrent `update_one({_id: k, state: "due"}, {$set: {state: "claimed"}})`
+    all reported a match, where MongoDB lets exactly one win. Our compare-and-set claims (the
+    publisher's no-double-post ledger) rely on that, so update, findAndModify and delete commands
+    take one process-wide lock. Inserts are already atomic through the unique _id index.
+    """
+    handler = src / "internal" / "handler"
+    (handler / "socialpub_write_lock.go").write_text(
+        'package handler\n\nimport "sync"\n\n'
+        "// writeLock serializes read-modify-write commands so a conditional update is atomic.\n"
+        "var writeLock sync.Mutex\n"
+    )
+    for file, command in (
+        ("msg_update.go", "MsgUpdate"),
+        ("msg_findandmodify.go", "MsgFindAndModify"),
+        ("msg_delete.go", "MsgDelete"),
+    ):
+        signature = f"func (h *Handler) {command}(connCtx context.Context, msg *wire.OpMsg) (*wire.OpMsg, error) {{\n"
+        _replace_once(handler / file, signature, signature + "\twriteLock.Lock()\n\tdefer writeLock.Unlock()\n\n")
+
+
 def _replace_once(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if text.count(old) != 1:
-        raise StackError(f"cannot apply the _id index fix: {path} has changed upstream")
+        raise StackError(f"cannot apply our FerretDB fix: {path} has changed upstream")
     path.write_text(text.replace(old, new))
 
 
@@ -314,8 +338,9 @@ class FerretDB(Component):
 
     @property
     def dist(self) -> Path:
-        # The suffix names our local fix (use_id_index), so a cache built without it is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-idfix3"
+        # The suffix names our local fixes (use_id_index, serialize_writes), so a cache built
+        # without them is rebuilt.
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix4"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():
@@ -342,6 +367,7 @@ class FerretDB(Component):
             # binary panics at start-up without a version, so supply it.
             (src / "build" / "version" / "version.txt").write_text(f"v{FERRETDB_VERSION}\n")
             use_id_index(src)
+            serialize_writes(src)
             run([go, "build", "-o", str(tmp_dir / "bin" / "ferretdb"), "./cmd/ferretdb"], cwd=src, env=go_env)
 
         install_atomically(self.dist, build)

@@ -3,12 +3,15 @@ updates and upserts, through PyMongo's async API."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from pymongo import UpdateOne
+from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.mongo import Document, IndexSpec, bulk_write_chunked, ensure_indexes
+from shared.mongo import Document, IndexSpec, build_client, bulk_write_chunked, ensure_indexes
+from shared.settings import MongoSettings
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +61,25 @@ async def test_queries_without_a_filter_work(db: AsyncDatabase[Document]) -> Non
     assert await db.posts.count_documents({}) == 2
     assert await db.posts.find_one({"_id": "p2", "views": {"$gt": 3}}) == {"_id": "p2", "views": 4}
     assert await db.posts.find_one({"_id": "p2", "views": {"$gt": 4}}) is None
+
+
+async def test_concurrent_compare_and_set_has_exactly_one_winner(
+    mongo_settings: MongoSettings, db: AsyncDatabase[Document]
+) -> None:
+    # The publisher's claim on a (post, attempt) relies on this; FerretDB needed a fix for it.
+    clients = [build_client(mongo_settings) for _ in range(6)]
+    try:
+        for trial in range(10):
+            await db.claims.insert_one({"_id": f"k{trial}", "state": "due"})
+
+            async def claim(client: AsyncMongoClient[Document], owner: int, key: str = f"k{trial}") -> int:
+                result = await client[db.name].claims.update_one(
+                    {"_id": key, "state": "due"}, {"$set": {"state": "claimed", "owner": owner}}
+                )
+                return result.modified_count
+
+            winners = await asyncio.gather(*(claim(c, i) for i, c in enumerate(clients)))
+            assert sum(winners) == 1, f"trial {trial}: {sum(winners)} claimers won"
+    finally:
+        for client in clients:
+            await client.close()
