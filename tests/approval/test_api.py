@@ -268,3 +268,12 @@ async def test_soft_delete_hides_and_restore_brings_back(api: Api) -> None:
     assert [a["asset_id"] for a in deleted] == [asset]
     await api.client.post("/v1/assets/bulk/restore", json={"asset_ids": [asset]}, headers=auth(admin))
     assert (await api.client.get(f"/v1/assets/{asset}", headers=auth(admin))).status_code == 200
+
+
+async def test_the_workspace_route_tells_other_services_who_the_caller_is(api: Api) -> None:
+    w = await world(api)
+    for role in ("viewer", "editor", "approver", "admin"):
+        body = (await api.client.get("/v1/workspace", headers=auth(w.keys[role]))).json()
+        assert body["workspace_id"] == w.workspace_id
+        assert body["caller_role"] == role
+        assert w.keys[role].startswith(f"sp_{body['caller_key_id']}_")

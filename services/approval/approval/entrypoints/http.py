@@ -35,6 +35,7 @@ from approval.entrypoints.schemas import (
     BulkRejectIn,
     CalendarEntry,
     CalendarOut,
+    CallerWorkspaceOut,
     CancelIn,
     CommandOut,
     ErrorResponse,
@@ -165,8 +166,11 @@ def build_router(ports: Ports, emit: Emit, bootstrap_token: SecretStr | None) ->
         return BootstrapOut(workspace=WorkspaceOut.of(workspace), api_key=key)
 
     @router.get("/workspace", tags=["workspaces"], summary="The caller's workspace")
-    async def get_workspace(caller: Caller) -> WorkspaceOut:
-        return WorkspaceOut.of(await handlers.get_workspace(ports, caller))
+    async def get_workspace(caller: Caller) -> CallerWorkspaceOut:
+        workspace = await handlers.get_workspace(ports, caller)
+        return CallerWorkspaceOut.model_validate(
+            {**workspace.model_dump(), "caller_key_id": caller.key_id, "caller_role": caller.role}
+        )
 
     @router.patch("/workspace", tags=["workspaces"], summary="Change settings, e.g. switch publishing on (admin)")
     async def update_workspace(body: WorkspaceUpdate, caller: Caller) -> WorkspaceOut:

@@ -70,6 +70,13 @@ class WorkspaceOut(BaseModel):
         return cls.model_validate(w.model_dump())
 
 
+class CallerWorkspaceOut(WorkspaceOut):
+    """The caller's workspace and who the caller is: other services verify API keys with it."""
+
+    caller_key_id: str
+    caller_role: Role
+
+
 class KeyCreate(In):
     name: str = Name
     role: Role

@@ -1,0 +1,321 @@
+"""The metrics service's MongoDB collections, laid out so every hot read is by `_id` (the one
+lookup FerretDB indexes) and nothing needs more than plain updates.
+
+- `posts`: one document per published post (`_id` = post_id): identity, next planned pull,
+  deferred refresh, status of the last pull, latest values with their collection time.
+- `snapshots`: every answer a pull got (time series), `_id` = `<post_id>:<seq>` with seq counted
+  on the post, so a post's history is read by `_id` without any index.
+- `rollup_days`: per workspace and UTC publishing day (`_id` = `<workspace>|<YYYY-MM-DD>`), the
+  latest values of that day's posts under `posts.<post_id>`. A rollup over a time range reads one
+  document per day and sums in Python: no `$group` accumulators needed, on FerretDB or MongoDB.
+- `assets`: per asset, its posts (`posts.<post_id>` = post_id), for the per-asset view.
+
+FerretDB v1 applies an update as read-modify-write without isolation: concurrent `$set`s of
+different fields of one document lose all but one (20 concurrent writes keep about 4). Writes to
+the shared day and asset documents are therefore serialized in this process. On MongoDB each
+update is atomic, so several replicas are safe; on FerretDB (local runs) use one replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from metrics.domain import Plan, PullReason, PullStatus
+from metrics.ports import PostView, PullRecord, RollupEntry, Snapshot, TrackedPost
+from shared.events import Platform
+from shared.mongo import Document, IndexSpec
+
+POSTS = "posts"
+SNAPSHOTS = "snapshots"
+ROLLUP_DAYS = "rollup_days"
+ASSETS = "assets"
+_DUPLICATE_KEY = 11000
+_INSERT_CHUNK = 50
+
+# For real MongoDB, where these make the few non-_id queries cheap; FerretDB ignores them.
+INDEXES = [
+    IndexSpec(POSTS, [("active", 1), ("partition", 1)]),
+    IndexSpec(SNAPSHOTS, [("post_id", 1), ("collected_at", 1)]),
+]
+
+
+def field_key(post_id: str) -> str:
+    """A post id usable as a field name (no dots, no leading dollar)."""
+    return post_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def day_key(workspace_id: str, day: datetime) -> str:
+    return f"{workspace_id}|{day.astimezone(UTC).date().isoformat()}"
+
+
+def _plan_fields(post: TrackedPost) -> Document:
+    plan = post.plan
+    return {
+        "plan_due_at": plan.due_at if plan else None,
+        "plan_slot_at": plan.slot_at if plan else None,
+        "plan_reason": plan.reason.value if plan else None,
+        "plan_tries": plan.tries if plan else 0,
+        "active": plan is not None,
+    }
+
+
+def _to_doc(post: TrackedPost, now: datetime) -> Document:
+    return {
+        "_id": post.post_id,
+        "workspace_id": post.workspace_id,
+        "correlation_id": post.correlation_id,
+        "asset_id": post.asset_id,
+        "platform": post.platform.value,
+        "account_id": post.account_id,
+        "remote_id": post.remote_id,
+        "campaign": post.campaign,
+        "published_at": post.published_at,
+        "partition": post.partition,
+        **_plan_fields(post),
+        "status": post.status.value,
+        "status_note": None,
+        "last_attempt_at": None,
+        "last_refresh_at": None,
+        "latest_ts": 0.0,
+        "collected_at": None,
+        "collected_reason": None,
+        "metrics": None,
+        "raw": None,
+        "snapshots": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _from_doc(doc: Document) -> TrackedPost:
+    plan = (
+        Plan(doc["plan_due_at"], doc["plan_slot_at"], PullReason(doc["plan_reason"]), int(doc.get("plan_tries") or 0))
+        if doc.get("plan_due_at") is not None
+        else None
+    )
+    return TrackedPost(
+        post_id=doc["_id"],
+        workspace_id=doc["workspace_id"],
+        correlation_id=doc["correlation_id"],
+        asset_id=doc["asset_id"],
+        platform=Platform(doc["platform"]),
+        account_id=doc["account_id"],
+        remote_id=doc["remote_id"],
+        campaign=doc.get("campaign"),
+        published_at=doc["published_at"],
+        partition=int(doc["partition"]),
+        plan=plan,
+        status=PullStatus(doc.get("status") or PullStatus.PENDING.value),
+    )
+
+
+def _rollup_entry(post: TrackedPost, metrics: dict[str, int | None] | None) -> Document:
+    return {
+        "platform": post.platform.value,
+        "account_id": post.account_id,
+        "campaign": post.campaign,
+        "published_at": post.published_at,
+        "metrics": metrics,
+    }
+
+
+class MongoMetricsStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._shared_writes = asyncio.Lock()  # see the module docstring
+        self._posts = db[POSTS]
+        self._snapshots = db[SNAPSHOTS]
+        self._days = db[ROLLUP_DAYS]
+        self._assets = db[ASSETS]
+
+    async def add(self, posts: Sequence[TrackedPost]) -> set[str]:
+        now = datetime.now(UTC)
+        for post in posts:
+            # Read indexes first: a crash before the insert is repaired by the redelivery, and
+            # writing them again never clobbers values collected since.
+            await self._index(post)
+        existing: set[str] = set()
+        for start in range(0, len(posts), _INSERT_CHUNK):
+            chunk = posts[start : start + _INSERT_CHUNK]
+            try:
+                await self._posts.insert_many([_to_doc(p, now) for p in chunk], ordered=False)
+            except BulkWriteError as exc:
+                errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                existing |= {chunk[e["index"]].post_id for e in errors}
+        return existing
+
+    async def _index(self, post: TrackedPost) -> None:
+        key = f"posts.{field_key(post.post_id)}"
+        async with self._shared_writes:
+            with contextlib.suppress(DuplicateKeyError):  # the day exists and already lists the post
+                await self._days.update_one(
+                    {"_id": day_key(post.workspace_id, post.published_at), key: {"$exists": False}},
+                    {"$set": {"workspace_id": post.workspace_id, key: _rollup_entry(post, None)}},
+                    upsert=True,
+                )
+            await self._assets.update_one(
+                {"_id": post.asset_id},
+                {"$set": {"workspace_id": post.workspace_id, key: post.post_id}},
+                upsert=True,
+            )
+
+    async def load_active(self, partitions: Collection[int]) -> list[TrackedPost]:
+        if not partitions:
+            return []
+        query = {"active": True, "partition": {"$in": list(partitions)}}
+        return [_from_doc(d) async for d in self._posts.find(query)]
+
+    async def get(self, post_id: str) -> PostView | None:
+        doc = await self._posts.find_one({"_id": post_id})
+        if doc is None:
+            return None
+        return PostView(
+            post=_from_doc(doc),
+            metrics=doc.get("metrics"),
+            collected_at=doc.get("collected_at"),
+            collected_reason=doc.get("collected_reason"),
+            status_note=doc.get("status_note"),
+            last_attempt_at=doc.get("last_attempt_at"),
+            last_refresh_at=doc.get("last_refresh_at"),
+            snapshots=int(doc.get("snapshots") or 0),
+        )
+
+    async def save_plan(self, post: TrackedPost) -> None:
+        await self._posts.update_one(
+            {"_id": post.post_id}, {"$set": {**_plan_fields(post), "updated_at": datetime.now(UTC)}}
+        )
+
+    async def record(self, record: PullRecord) -> bool:
+        post = record.post
+        status: Document = {
+            "status": record.status.value,
+            "status_note": record.note,
+            "last_attempt_at": record.attempted_at,
+            "last_error": record.error,
+            "updated_at": datetime.now(UTC),
+        }
+        if record.metrics is None:
+            await self._posts.update_one({"_id": post.post_id}, {"$set": status})
+            return False
+        await self._append_snapshot(record, status)
+        if record.status is not PullStatus.OK:
+            return False
+        ts = record.attempted_at.timestamp()
+        # Only newer values replace the latest: a slow pull finishing after a faster one loses.
+        updated = await self._posts.update_one(
+            {"_id": post.post_id, "latest_ts": {"$lt": ts}},
+            {
+                "$set": {
+                    "latest_ts": ts,
+                    "collected_at": record.attempted_at,
+                    "collected_reason": record.reason.value,
+                    "metrics": record.metrics,
+                    "raw": record.raw,
+                }
+            },
+        )
+        if updated.modified_count == 0:
+            return False
+        async with self._shared_writes:
+            await self._days.update_one(
+                {"_id": day_key(post.workspace_id, post.published_at)},
+                {
+                    "$setOnInsert": {"workspace_id": post.workspace_id},
+                    "$set": {f"posts.{field_key(post.post_id)}": _rollup_entry(post, record.metrics)},
+                },
+                upsert=True,
+            )
+        return True
+
+    async def _append_snapshot(self, record: PullRecord, status: Document) -> None:
+        post = record.post
+        for _ in range(5):  # a racing pull of the same post may take the same number on FerretDB
+            counted = await self._posts.find_one_and_update(
+                {"_id": post.post_id},
+                {"$inc": {"snapshots": 1}, "$set": status},  # no projection: FerretDB does not take one here
+                return_document=ReturnDocument.AFTER,
+            )
+            if counted is None:
+                return
+            try:
+                await self._snapshots.insert_one(
+                    {
+                        "_id": f"{post.post_id}:{int(counted['snapshots']):08d}",
+                        "post_id": post.post_id,
+                        "workspace_id": post.workspace_id,
+                        "platform": post.platform.value,
+                        "collected_at": record.attempted_at,
+                        "reason": record.reason.value,
+                        "status": record.status.value,
+                        "metrics": record.metrics,
+                        "raw": record.raw,
+                    }
+                )
+            except DuplicateKeyError:
+                continue
+            return
+
+    async def claim_refresh(self, post_id: str, now: datetime | None, previous: datetime | None) -> bool:
+        result = await self._posts.update_one(
+            {"_id": post_id, "last_refresh_at": previous}, {"$set": {"last_refresh_at": now}}
+        )
+        return result.modified_count == 1
+
+    async def history(self, post_id: str, limit: int, before_seq: int | None) -> list[Snapshot]:
+        doc = await self._posts.find_one({"_id": post_id}, {"snapshots": 1})
+        if doc is None:
+            return []
+        last = int(doc.get("snapshots") or 0)
+        if before_seq is not None:
+            last = min(last, before_seq - 1)
+        found: list[Snapshot] = []
+        for seq in range(last, max(0, last - limit), -1):  # newest first, each by _id
+            snap = await self._snapshots.find_one({"_id": f"{post_id}:{seq:08d}"})
+            if snap is not None:
+                found.append(
+                    Snapshot(
+                        seq=seq,
+                        collected_at=snap["collected_at"],
+                        reason=snap["reason"],
+                        status=snap["status"],
+                        metrics=snap.get("metrics") or {},
+                        raw=snap.get("raw") or {},
+                    )
+                )
+        return found
+
+    async def asset_posts(self, asset_id: str) -> list[str]:
+        doc = await self._assets.find_one({"_id": asset_id})
+        posts = doc.get("posts") if doc else None
+        return sorted(str(v) for v in posts.values()) if isinstance(posts, dict) else []
+
+    async def rollup_entries(self, workspace_id: str, start: datetime, end: datetime) -> list[RollupEntry]:
+        entries: list[RollupEntry] = []
+        day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < end:
+            doc = await self._days.find_one({"_id": day_key(workspace_id, day)})
+            posts = doc.get("posts") if doc else None
+            for key, entry in (posts or {}).items():
+                published = entry["published_at"]
+                if start <= published < end:
+                    entries.append(
+                        RollupEntry(
+                            post_id=key,
+                            platform=entry["platform"],
+                            account_id=entry["account_id"],
+                            campaign=entry.get("campaign"),
+                            published_at=published,
+                            metrics=entry.get("metrics"),
+                        )
+                    )
+            day += timedelta(days=1)
+        return entries
