@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from shared.ids import post_id_for
 from tests.approval.conftest import Api, asset_body, auth
+from tests.support import until
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,13 @@ async def world(api: Api) -> World:
     workspace_id, admin = await api.workspace()
     keys = {role: await api.key(admin, role) for role in ROLES[:3]} | {"admin": admin}
     account = await api.account(admin)
+
+    async def status_event_applied() -> bool:
+        # The service reads its own AccountStatusChanged back: wait, so later reads are stable.
+        r = await api.client.get(f"/v1/accounts/{account['account_id']}", headers=auth(admin))
+        return r.json().get("status_reason") is not None
+
+    await until(status_event_applied, within=30, what="the account's status event to be applied")
     pending = await api.asset(admin, account["account_id"])
     approved = await api.asset(admin, account["account_id"])
     r = await api.client.post(f"/v1/assets/{approved['asset_id']}/approve", json={}, headers=auth(admin))

@@ -306,3 +306,18 @@ def test_a_released_hold_shows_as_scheduled_again() -> None:
     assert (released.status, released.attempt) == (PostStatus.SCHEDULED, 2)
     stale = PostScheduled(**ENV, **POST, target_id="t1", format=PostFormat.REEL, due_at=at(10), occurred_at=at(25))
     assert domain.apply_post_event(released, stale) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"$where": 1}, "not allowed"),
+        ({"a.b": 1}, "not allowed"),
+        ({"tags": [["x"]]}, "may not directly contain a list"),
+        ({"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}, "nested too deeply"),
+    ],
+)
+def test_free_form_options_must_be_storable(value: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        domain.storable_mapping(value)
+    assert domain.storable_mapping({"tags": [{"names": ["x"]}], "n": 1}) == {"tags": [{"names": ["x"]}], "n": 1}

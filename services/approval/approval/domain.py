@@ -149,7 +149,8 @@ def transition(state: AssetState, action: AssetAction) -> AssetState:
 
 def storable_mapping(value: dict[str, Any]) -> dict[str, Any]:
     """Free-form JSON objects (options, profiles) must be storable as documents: keys may not
-    start with '$' or contain '.' or NUL, and nesting stays shallow."""
+    start with '$' or contain '.' or NUL, nesting stays shallow, and a list may not hold a list
+    directly (FerretDB, the local MongoDB stand-in, refuses nested arrays; wrap them in objects)."""
 
     def check(node: Any, depth: int) -> None:
         if depth > 8:  # a generous bound for platform options and profiles
@@ -161,6 +162,8 @@ def storable_mapping(value: dict[str, Any]) -> dict[str, Any]:
                 check(child, depth + 1)
         elif isinstance(node, list):
             for child in node:
+                if isinstance(child, list):
+                    raise ValueError("a list may not directly contain a list; wrap the inner list in an object")
                 check(child, depth + 1)
         elif isinstance(node, str) and "\x00" in node:
             raise ValueError("text may not contain NUL characters")
