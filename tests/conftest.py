@@ -4,17 +4,20 @@ skip, when those are not there."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from uuid import uuid4
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import Document, build_client
 from shared.settings import KafkaSettings, MongoSettings
+from shared.topics import all_topics
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +54,38 @@ async def db(mongo: AsyncMongoClient[Document], unique: str) -> AsyncIterator[As
     name = f"test_{unique}"
     yield mongo[name]
     await mongo.drop_database(name)
+
+
+def _is_test_topic(name: str) -> bool:
+    """Topics tests create: a prefix before a contract name. Contract and internal topics stay."""
+    return (
+        not name.startswith("_")
+        and name not in set(all_topics())
+        and any(name.endswith(contract) for contract in all_topics())
+    )
+
+
+async def _delete_test_topics(settings: KafkaSettings) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if _is_test_topic(t)]
+        for start in range(0, len(doomed), 200):
+            await admin.delete_topics(doomed[start : start + 200])
+        return len(doomed)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every isolated test creates its own prefixed copy of the topics. Kafka keeps files open
+    per partition, so delete them before and after the session or a few runs exhaust the
+    broker's file limit. Only runs when the session includes integration tests."""
+    if not any(item.get_closest_marker("integration") for item in request.session.items):
+        yield
+        return
+    settings = request.getfixturevalue("kafka_settings")
+    asyncio.run(_delete_test_topics(settings))
+    yield
+    asyncio.run(_delete_test_topics(settings))

@@ -11,13 +11,17 @@ This module owns the collection's format and encryption; nothing else reads it d
   concurrent refreshes exactly one wins and a rotating refresh token is never lost to a race.
 - Tokens are SecretStr in memory and registered with the log redaction when decrypted; they never
   appear in reprs, exceptions, events or API responses.
+- Non-secret identity travels next to the ciphertext, in clear: `external_id` (the platform-side
+  account id: IG user id, page id, X user id, channel id, ...) and `profile` (platform facts such as
+  a Telegram chat id or a Pinterest board). Records written before these fields existed read back
+  with `external_id=None` and an empty profile.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,8 @@ class StoredCredentials:
     status: AccountStatus
     version: int
     updated_at: datetime
+    external_id: str | None = None
+    profile: dict[str, Any] = field(default_factory=dict)
 
 
 class CredentialsError(Exception):
@@ -138,9 +144,18 @@ class CredentialStore:
         platform: str,
         tokens: OAuthTokens,
         status: AccountStatus = AccountStatus.ACTIVE,
+        external_id: str | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> int:
-        """Store the tokens of a connect or reconnect (overwriting any previous ones); returns the version."""
+        """Store the tokens of a connect or reconnect (overwriting any previous ones); returns the version.
+
+        `external_id` and `profile` are kept as they were when not given."""
         now = utc_now()
+        identity: dict[str, Any] = {}
+        if external_id is not None:
+            identity["external_id"] = external_id
+        if profile is not None:
+            identity["profile"] = profile
         doc = await self._collection.find_one_and_update(
             {"_id": account_id},
             {
@@ -151,6 +166,7 @@ class CredentialStore:
                     "expires_at": tokens.expires_at,
                     "status": status.value,
                     "updated_at": now,
+                    **identity,
                 },
                 "$inc": {"version": 1},
                 "$setOnInsert": {"created_at": now},
@@ -173,6 +189,8 @@ class CredentialStore:
             status=AccountStatus(doc["status"]),
             version=int(doc["version"]),
             updated_at=doc["updated_at"],
+            external_id=doc.get("external_id"),
+            profile=dict(doc.get("profile") or {}),
         )
 
     async def replace_tokens(self, account_id: str, tokens: OAuthTokens, *, expected_version: int) -> int:
@@ -195,6 +213,23 @@ class CredentialStore:
         result = await self._collection.update_one(
             {"_id": account_id}, {"$set": {"status": status.value, "updated_at": utc_now()}}
         )
+        if result.matched_count == 0:
+            raise CredentialsNotFound(account_id)
+
+    async def change_status(self, account_id: str, status: AccountStatus, *, expected: AccountStatus) -> bool:
+        """Move the account from `expected` to `status`; False if it was not in `expected` (someone
+        else changed it first), so of many workers noticing a dead token exactly one reports it."""
+        result = await self._collection.update_one(
+            {"_id": account_id, "status": expected.value}, {"$set": {"status": status.value, "updated_at": utc_now()}}
+        )
+        return result.modified_count == 1
+
+    async def set_identity(self, account_id: str, *, external_id: str, profile: dict[str, Any] | None = None) -> None:
+        """Record the platform-side account id (and profile facts) learned from the platform."""
+        fields: dict[str, Any] = {"external_id": external_id}
+        if profile is not None:
+            fields["profile"] = profile
+        result = await self._collection.update_one({"_id": account_id}, {"$set": fields})
         if result.matched_count == 0:
             raise CredentialsNotFound(account_id)
 

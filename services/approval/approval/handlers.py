@@ -260,9 +260,21 @@ async def connect_account(
         platform=platform.value,
         tokens=tokens,
         status=AccountStatus.ACTIVE,
+        **_platform_identity(account),
     )
     await ports.accounts.add(account)
     return account, [_status_changed(account, None, "connected", account.account_id)]
+
+
+def _platform_identity(account: Account) -> dict[str, Any]:
+    """The platform-side id and profile the publisher reads next to the tokens; only what is known,
+    so a vault keeps what it had when a connect names neither."""
+    identity: dict[str, Any] = {}
+    if account.remote_id is not None:
+        identity["external_id"] = account.remote_id
+    if account.profile:
+        identity["profile"] = account.profile
+    return identity
 
 
 async def list_accounts(
@@ -304,6 +316,7 @@ async def reconnect_account(
         platform=account.platform.value,
         tokens=tokens,
         status=AccountStatus.ACTIVE,
+        **_platform_identity(account),
     )
     previous = account.status
     account = account.model_copy(

@@ -1,1 +1,1 @@
-"""Thin adapters from Kafka and HTTP to the publisher handlers."""
+"""Thin adapters from Kafka to the publisher handlers."""

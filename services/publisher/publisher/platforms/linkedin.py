@@ -1,0 +1,188 @@
+"""LinkedIn Posts API: POST /rest/posts with a pinned LinkedIn-Version; 422 DUPLICATE_POST names the urn."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from publisher.domain import CaptionRules
+from publisher.platforms.base import (
+    Checkpoint,
+    Http,
+    Identity,
+    Json,
+    LiveQuota,
+    PlatformError,
+    Published,
+    Session,
+    body_of,
+    expires_at,
+    same_text,
+)
+from shared.credentials import OAuthTokens
+from shared.events import AccountStatus, ErrorCode, Platform, PostDue, PostFormat, utc_now
+
+DEFAULT_VERSION = "202601"
+POST_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def linkedin_error(response: httpx.Response) -> PlatformError:
+    body = body_of(response)
+    code = str(body.get("code") or "")
+    message = f"{code}: {body.get('message') or response.reason_phrase}" if code else str(body.get("message") or "")
+    status = response.status_code
+
+    def err(kind: ErrorCode, **kw: Any) -> PlatformError:
+        return PlatformError(kind, message, status=status, detail=body, **kw)
+
+    if status == 401:
+        revoked = code == "REVOKED_ACCESS_TOKEN"
+        return err(ErrorCode.TOKEN_EXPIRED, account_status=AccountStatus.REVOKED if revoked else None)
+    if status == 429:
+        return err(ErrorCode.RATE_LIMITED, retry_at=next_utc_midnight(utc_now()))
+    if status == 426:
+        return err(ErrorCode.UNKNOWN_ERROR)  # our pinned API version was retired: configuration, not content
+    if status >= 500:
+        return err(ErrorCode.NETWORK_ERROR)
+    if status in (400, 403, 422):
+        return err(ErrorCode.CONTENT_REJECTED)
+    return err(ErrorCode.UNKNOWN_ERROR)
+
+
+def duplicate_of(error: PlatformError) -> str | None:
+    if error.status != 422 or error.detail.get("code") != "DUPLICATE_POST":
+        return None
+    match = POST_URN.search(str(error.detail.get("message") or ""))
+    return match.group(0) if match else None
+
+
+class LinkedIn:
+    platform: ClassVar[Platform] = Platform.LINKEDIN
+    formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.POST})
+    caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=3000, name="commentary")
+    reconcilable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_version: str = DEFAULT_VERSION,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
+    ) -> None:
+        self.http = Http(client, base_url)
+        self.api_version = api_version
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_url = token_url or "/oauth/v2/accessToken"
+
+    def content_problem(self, job: PostDue, profile: Mapping[str, Any]) -> str | None:
+        if job.media:
+            return "LinkedIn image and video uploads (Images/Videos API) are not supported by this publisher yet"
+        if not job.caption.strip():
+            return "a LinkedIn post needs commentary"
+        return None
+
+    def headers(self, session: Session) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {session.access_token}",
+            "LinkedIn-Version": self.api_version,
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+
+    def author(self, session: Session) -> str:
+        return str(session.profile.get("author_urn") or f"urn:li:person:{session.external_id}")
+
+    async def publish(self, job: PostDue, session: Session, checkpoint: Checkpoint) -> Published:
+        body: Json = {
+            "author": self.author(session),
+            "commentary": job.caption,
+            "visibility": str(job.options.get("visibility", "PUBLIC")),
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        if job.options.get("link"):
+            body["content"] = {
+                "article": {"source": str(job.options["link"]), "title": str(job.options.get("link_title", ""))}
+            }
+        response = await self.http.call("POST", "/rest/posts", json=body, headers=self.headers(session), go_live=True)
+        if response.status_code >= 400:
+            raise linkedin_error(response)
+        urn = response.headers.get("x-restli-id") or response.headers.get("x-linkedin-id")
+        if not urn:
+            raise PlatformError(ErrorCode.UNKNOWN_ERROR, "LinkedIn created a post but named no urn")
+        return self.published(urn)
+
+    @staticmethod
+    def published(urn: str, when: datetime | None = None) -> Published:
+        return Published(urn, f"https://www.linkedin.com/feed/update/{urn}/", when or utc_now())
+
+    async def reconcile(self, job: PostDue, session: Session, checkpoint: Checkpoint, since: datetime) -> Published:
+        found = await self.find(job, session, since)
+        if found is not None:
+            return found
+        # Not listed: send again; LinkedIn answers 422 DUPLICATE_POST naming the urn if it did go live.
+        try:
+            return await self.publish(job, session, checkpoint)
+        except PlatformError as exc:
+            urn = duplicate_of(exc)
+            if urn is None:
+                raise
+            return self.published(urn)
+
+    async def find(self, job: PostDue, session: Session, since: datetime) -> Published | None:
+        params = {"q": "author", "author": self.author(session), "count": "50"}
+        response = await self.http.call("GET", "/rest/posts", params=params, headers=self.headers(session))
+        if response.status_code >= 400:
+            raise linkedin_error(response)
+        horizon = (since - timedelta(minutes=5)).timestamp() * 1000
+        for item in body_of(response).get("elements") or []:
+            at = float(item.get("publishedAt") or item.get("createdAt") or 0)
+            if same_text(str(item.get("commentary") or ""), job.caption) and at >= horizon:
+                return self.published(str(item["id"]), datetime.fromtimestamp(at / 1000, UTC))
+        return None
+
+    async def whoami(self, access_token: str, profile: Mapping[str, Any]) -> Identity:
+        response = await self.http.call("GET", "/v2/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        if response.status_code >= 400:
+            raise linkedin_error(response)
+        body = body_of(response)
+        return Identity(str(body["sub"]), body.get("name"))
+
+    async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
+        if tokens.refresh_token is None:
+            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the member has to reconnect")
+        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
+        if self.client_id:
+            form["client_id"] = self.client_id
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        response = await self.http.call("POST", self.token_url, data=form)
+        body = body_of(response)
+        if response.status_code >= 400:
+            raise PlatformError(ErrorCode.TOKEN_EXPIRED, str(body.get("error_description")), detail=body)
+        return OAuthTokens(
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token") or tokens.refresh_token,
+            expires_at=expires_at(body.get("expires_in")),
+            scopes=tokens.scopes,
+            token_type=tokens.token_type,
+        )
+
+    async def live_quota(self, session: Session) -> LiveQuota | None:
+        return None

@@ -1,0 +1,160 @@
+"""Pinterest API v5: one POST /v5/pins to a board (image or multiple images)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from publisher.domain import CaptionRules, first_line, media_count_problem
+from publisher.platforms.base import (
+    Checkpoint,
+    Http,
+    Identity,
+    Json,
+    LiveQuota,
+    PlatformError,
+    Published,
+    Session,
+    body_of,
+    expires_at,
+    same_text,
+)
+from shared.credentials import OAuthTokens
+from shared.events import ErrorCode, Platform, PostDue, PostFormat, utc_now
+
+
+def pinterest_error(response: httpx.Response) -> PlatformError:
+    body = body_of(response)
+    message = f"{body.get('code')}: {body.get('message') or response.reason_phrase}"
+    status = response.status_code
+    if status == 401:
+        return PlatformError(ErrorCode.TOKEN_EXPIRED, message, status=status, detail=body)
+    if status == 429:
+        retry_at = utc_now() + timedelta(minutes=15)
+        return PlatformError(ErrorCode.RATE_LIMITED, message, status=status, detail=body, retry_at=retry_at)
+    if status >= 500:
+        return PlatformError(ErrorCode.NETWORK_ERROR, message, status=status, detail=body)
+    if status in (400, 403, 404, 422):
+        return PlatformError(ErrorCode.CONTENT_REJECTED, message, status=status, detail=body)
+    return PlatformError(ErrorCode.UNKNOWN_ERROR, message, status=status, detail=body)
+
+
+def check(response: httpx.Response) -> Json:
+    if response.status_code >= 400:
+        raise pinterest_error(response)
+    return body_of(response)
+
+
+def board_of(job: PostDue, profile: Mapping[str, Any]) -> str | None:
+    board = job.options.get("board_id") or profile.get("board_id")
+    return str(board) if board else None
+
+
+class Pinterest:
+    platform: ClassVar[Platform] = Platform.PINTEREST
+    formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.POST, PostFormat.CAROUSEL})
+    caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=800, name="description")
+    reconcilable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
+    ) -> None:
+        self.http = Http(client, base_url)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_url = token_url or "/v5/oauth/token"
+
+    def content_problem(self, job: PostDue, profile: Mapping[str, Any]) -> str | None:
+        if board_of(job, profile) is None:
+            return "a pin needs a board: options.board_id or the account's profile board_id"
+        if any(m.type != "image" for m in job.media):
+            return "Pinterest video pins are not supported by this publisher yet; use images"
+        if job.format is PostFormat.CAROUSEL:
+            return media_count_problem(len(job.media), low=2, high=5, what="a multi-image pin")
+        if len(job.media) != 1:
+            return "a pin needs exactly one image"
+        title = job.options.get("title")
+        if title is not None and len(str(title)) > 100:
+            return f"the pin title has {len(str(title))} characters; at most 100 are allowed"
+        return None
+
+    def title(self, job: PostDue) -> str:
+        return str(job.options.get("title") or first_line(job.caption, 100))
+
+    async def publish(self, job: PostDue, session: Session, checkpoint: Checkpoint) -> Published:
+        source: Json = (
+            {"source_type": "multiple_image_urls", "items": [{"url": m.url} for m in job.media]}
+            if job.format is PostFormat.CAROUSEL
+            else {"source_type": "image_url", "url": job.media[0].url}
+        )
+        body: Json = {
+            "board_id": board_of(job, session.profile),
+            "title": self.title(job),
+            "description": job.caption,
+            "media_source": source,
+        }
+        for key in ("link", "alt_text"):
+            if job.options.get(key):
+                body[key] = str(job.options[key])
+        headers = {"Authorization": f"Bearer {session.access_token}"}
+        pin = check(await self.http.call("POST", "/v5/pins", json=body, headers=headers, go_live=True))
+        return self.published(pin)
+
+    @staticmethod
+    def published(pin: Json) -> Published:
+        created = pin.get("created_at")
+        when = datetime.fromisoformat(str(created)).replace(tzinfo=UTC) if created else utc_now()
+        return Published(str(pin["id"]), f"https://www.pinterest.com/pin/{pin['id']}/", when)
+
+    async def reconcile(self, job: PostDue, session: Session, checkpoint: Checkpoint, since: datetime) -> Published:
+        board = board_of(job, session.profile)
+        headers = {"Authorization": f"Bearer {session.access_token}"}
+        pins = check(
+            await self.http.call("GET", f"/v5/boards/{board}/pins", params={"page_size": "100"}, headers=headers)
+        )
+        horizon = since - timedelta(minutes=5)
+        for pin in pins.get("items") or []:
+            found = self.published(pin)
+            matches = same_text(str(pin.get("description") or ""), job.caption) and pin.get("title") == self.title(job)
+            if matches and found.published_at >= horizon:
+                return found
+        # Pinterest has no duplicate signal, and a board listing may lag: a person decides.
+        raise PlatformError(
+            ErrorCode.PUBLISH_UNCONFIRMED, "the pin is not on the board; Pinterest offers no other check"
+        )
+
+    async def whoami(self, access_token: str, profile: Mapping[str, Any]) -> Identity:
+        response = await self.http.call("GET", "/v5/user_account", headers={"Authorization": f"Bearer {access_token}"})
+        body = check(response)
+        return Identity(str(body.get("id") or body["username"]), body.get("username"))
+
+    async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
+        if tokens.refresh_token is None:
+            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
+        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
+        extra: dict[str, Any] = {}
+        if self.client_id and self.client_secret:
+            extra["auth"] = (self.client_id, self.client_secret)
+        response = await self.http.call("POST", self.token_url, data=form, **extra)
+        body = body_of(response)
+        if response.status_code >= 400:
+            raise PlatformError(ErrorCode.TOKEN_EXPIRED, str(body.get("message")), detail=body)
+        return OAuthTokens(
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token") or tokens.refresh_token,
+            expires_at=expires_at(body.get("expires_in")),
+            scopes=tokens.scopes,
+            token_type=tokens.token_type,
+        )
+
+    async def live_quota(self, session: Session) -> LiveQuota | None:
+        return None

@@ -1,0 +1,250 @@
+"""Contract tests: every platform module against the emulator in-process (no sockets).
+
+One scenario class, one small subclass per platform: success, each error class, token refresh
+(and rotation where the platform rotates), and a lost response reconciled without a second post."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+from uuid import uuid4
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from publisher.platforms import build_client
+from publisher.platforms.base import AmbiguousPublish, PlatformClient, PlatformError, Polling, Session
+from publisher.settings import PlatformSettings
+from shared.credentials import OAuthTokens
+from shared.events import ErrorCode, MediaRef, Platform, PostDue, PostFormat
+from tests.publisher.support import IMAGE, VIDEO, LossyASGITransport, MemoryCheckpoint, due, fake_media
+from tools.emulator import EmulatorConfig, create_app
+from tools.emulator.client import AccountInfo, EmulatorClient
+
+
+class PlatformContract:
+    platform: ClassVar[Platform]
+    fmt: ClassVar[PostFormat] = PostFormat.POST
+    media: ClassVar[list[MediaRef]] = []
+    profile: ClassVar[dict[str, Any]] = {}
+    spam_code: ClassVar[ErrorCode] = ErrorCode.CONTENT_REJECTED
+    refreshes: ClassVar[bool] = True  # has refresh tokens
+    rotates: ClassVar[bool] = False  # refresh tokens are single use
+    extends: ClassVar[bool] = False  # a valid long-lived token buys a new one (Meta)
+    reconcilable_after_loss: ClassVar[bool] = True
+
+    @pytest.fixture
+    def app(self) -> Starlette:
+        return create_app(EmulatorConfig(processing_delay_ms=0, seed=3, realistic_limits=False))
+
+    @pytest.fixture
+    async def http(self, app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(transport=LossyASGITransport(app=app)) as client:
+            yield client
+
+    @pytest.fixture
+    async def emu(self, app: Starlette) -> AsyncIterator[EmulatorClient]:
+        async with EmulatorClient("http://emu", transport=httpx.ASGITransport(app=app)) as client:
+            yield client
+
+    @pytest.fixture
+    def client(self, http: httpx.AsyncClient) -> PlatformClient:
+        return build_client(
+            self.platform,
+            http,
+            PlatformSettings(),
+            base_url=f"http://emu/{self.platform.value}",
+            fetch_media=fake_media,
+            polling=Polling(every=0.01, timeout=5),
+        )
+
+    @pytest.fixture
+    async def account(self, emu: EmulatorClient) -> AccountInfo:
+        return await emu.create_account(self.platform.value)
+
+    def session(self, account: AccountInfo) -> Session:
+        return Session("acct-1", account.account_id, account.access_token, self.profile, account.username)
+
+    def job(self, caption: str | None = None) -> PostDue:
+        return due(self.platform, fmt=self.fmt, caption=caption or f"contract {uuid4().hex[:8]}", media=self.media)
+
+    def tokens(self, account: AccountInfo) -> OAuthTokens:
+        refresh = SecretStr(account.refresh_token) if account.refresh_token else None
+        return OAuthTokens(access_token=SecretStr(account.access_token), refresh_token=refresh)
+
+    async def refused(self, client: PlatformClient, account: AccountInfo) -> PlatformError:
+        with pytest.raises(PlatformError) as caught:
+            await client.publish(self.job(), self.session(account), MemoryCheckpoint())
+        return caught.value
+
+    # ----- scenarios -------------------------------------------------------------------------
+
+    async def test_publishes_one_live_post(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        job = self.job()
+        published = await client.publish(job, self.session(account), MemoryCheckpoint())
+        posts = await emu.posts(self.platform.value, account.account_id)
+        assert len(posts) == 1
+        assert published.remote_id
+        assert self.platform is Platform.TIKTOK or published.remote_id == posts[0].remote_id
+        assert client.content_problem(job, self.profile) is None
+
+    async def test_whoami_names_the_platform_account(self, client: PlatformClient, account: AccountInfo) -> None:
+        identity = await client.whoami(account.access_token, self.profile)
+        assert identity.external_id == account.account_id
+
+    async def test_an_expired_token_is_token_expired(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        await emu.expire_token(self.platform.value, account.account_id)
+        assert (await self.refused(client, account)).code is ErrorCode.TOKEN_EXPIRED
+
+    @pytest.mark.parametrize(
+        ("fault", "expected"),
+        [
+            ("rate_limit", ErrorCode.RATE_LIMITED),
+            ("server_error", ErrorCode.NETWORK_ERROR),
+            ("content_rejected", ErrorCode.CONTENT_REJECTED),
+        ],
+    )
+    async def test_refusals_map_to_error_codes_and_keep_the_platform_words(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo, fault: str, expected: ErrorCode
+    ) -> None:
+        await emu.add_fault(fault, platform=self.platform.value, message="the platform's own words")
+        error = await self.refused(client, account)
+        assert error.code is expected
+        if fault == "content_rejected":
+            assert "the platform's own words" in error.message
+        assert error.detail  # the raw platform error is kept
+        assert await emu.posts(self.platform.value, account.account_id) == []
+
+    async def test_a_spam_restriction_is_final(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        await emu.add_fault("spam", platform=self.platform.value)
+        assert (await self.refused(client, account)).code is self.spam_code
+
+    async def test_refresh_gives_working_tokens(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        if not (self.refreshes or self.extends):
+            with pytest.raises(PlatformError) as caught:
+                await client.refresh(self.tokens(account))
+            assert caught.value.code is ErrorCode.TOKEN_EXPIRED
+            return
+        await emu.expire_token(self.platform.value, account.account_id) if self.refreshes else None
+        fresh = await client.refresh(self.tokens(account))
+        assert fresh.access_token.get_secret_value() != account.access_token
+        assert fresh.expires_at is None or fresh.expires_at.tzinfo is not None
+        identity = await client.whoami(fresh.access_token.get_secret_value(), self.profile)
+        assert identity.external_id == account.account_id
+        if self.rotates:
+            assert fresh.refresh_token is not None
+            assert fresh.refresh_token.get_secret_value() != account.refresh_token
+            with pytest.raises(PlatformError) as caught:  # single use: the old one is dead now
+                await client.refresh(self.tokens(account))
+            assert caught.value.code is ErrorCode.TOKEN_EXPIRED
+
+    async def test_a_dead_grant_is_token_expired(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        await emu.expire_token(self.platform.value, account.account_id, "both")
+        with pytest.raises(PlatformError) as caught:
+            await client.refresh(self.tokens(account))
+        assert caught.value.code is ErrorCode.TOKEN_EXPIRED
+
+    async def test_a_lost_answer_is_ambiguous_and_reconciles_to_the_one_post(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        job, session, checkpoint = self.job(), self.session(account), MemoryCheckpoint()
+        await emu.add_fault("lost_response", platform=self.platform.value, count=1, hold_ms=0, drop_connection=True)
+        with pytest.raises(AmbiguousPublish):
+            await client.publish(job, session, checkpoint)
+        posts = await emu.posts(self.platform.value, account.account_id)
+        assert len(posts) == 1  # it did go live
+        if not self.reconcilable_after_loss:
+            with pytest.raises(PlatformError) as caught:
+                await client.reconcile(job, session, checkpoint, job.due_at)
+            assert caught.value.code is ErrorCode.PUBLISH_UNCONFIRMED
+        else:
+            found = await client.reconcile(job, session, checkpoint, job.due_at)
+            assert found.remote_id == posts[0].remote_id
+        assert len(await emu.posts(self.platform.value, account.account_id)) == 1
+
+
+class TestInstagram(PlatformContract):
+    platform = Platform.INSTAGRAM
+    media: ClassVar[list[MediaRef]] = [IMAGE]
+    refreshes = False
+    extends = True
+
+
+class TestThreads(PlatformContract):
+    platform = Platform.THREADS
+    refreshes = False
+    extends = True
+
+
+class TestFacebook(PlatformContract):
+    platform = Platform.FACEBOOK
+    refreshes = False
+    extends = True
+
+
+class TestX(PlatformContract):
+    platform = Platform.X
+    rotates = True
+
+
+class TestTikTok(PlatformContract):
+    platform = Platform.TIKTOK
+    fmt = PostFormat.VIDEO
+    media: ClassVar[list[MediaRef]] = [VIDEO]
+    rotates = True
+    reconcilable_after_loss = False  # the init answer carried the publish_id
+
+    async def test_an_unaudited_app_posts_privately_and_says_so(
+        self, client: PlatformClient, emu: EmulatorClient
+    ) -> None:
+        account = await emu.create_account("tiktok", audited=False)
+        published = await client.publish(self.job(), self.session(account), MemoryCheckpoint())
+        assert published.visibility == "private"
+        (post,) = await emu.posts("tiktok", account.account_id)
+        assert post.privacy == "SELF_ONLY"
+
+    async def test_drafts_inbox_mode_is_a_per_post_option(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        job = due(Platform.TIKTOK, fmt=PostFormat.VIDEO, media=[VIDEO], options={"tiktok_inbox": True})
+        published = await client.publish(job, self.session(account), MemoryCheckpoint())
+        assert published.visibility == "inbox"
+        (post,) = await emu.posts("tiktok", account.account_id)
+        assert post.status == "inbox"
+
+
+class TestYouTube(PlatformContract):
+    platform = Platform.YOUTUBE
+    fmt = PostFormat.VIDEO
+    media: ClassVar[list[MediaRef]] = [VIDEO]
+    spam_code = ErrorCode.CONTENT_REJECTED
+
+
+class TestLinkedIn(PlatformContract):
+    platform = Platform.LINKEDIN
+
+
+class TestPinterest(PlatformContract):
+    platform = Platform.PINTEREST
+    media: ClassVar[list[MediaRef]] = [IMAGE]
+    profile: ClassVar[dict[str, Any]] = {"board_id": "board-1"}
+
+
+class TestTelegram(PlatformContract):
+    platform = Platform.TELEGRAM
+    profile: ClassVar[dict[str, Any]] = {"chat_id": "@channel"}
+    spam_code = ErrorCode.ACCOUNT_INACTIVE
+    refreshes = False
+    reconcilable_after_loss = False

@@ -1,0 +1,306 @@
+"""The publish use case with in-memory adapters and the emulator in-process: the ledger rules,
+retries, rate limits, holds and credentials, asserted on emitted events and on the emulator's
+record of live posts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from publisher.domain import Limit, RetryPolicy
+from publisher.handlers import Credentials, Publisher, PublisherConfig, RateLimits
+from publisher.instruments import build_publisher_metrics
+from publisher.platforms import build_client
+from publisher.platforms.base import PlatformClient, Polling
+from publisher.platforms.instagram import Instagram
+from publisher.settings import PlatformSettings
+from shared.credentials import OAuthTokens
+from shared.events import (
+    AccountStatus,
+    AccountStatusChanged,
+    AccountVerifyRequested,
+    ErrorCode,
+    Platform,
+    PostFailed,
+    PostFormat,
+    PostHeld,
+    PostPublished,
+    PostRetryScheduled,
+)
+from tests.publisher.fakes import FakeClock, ListSink, MemoryLedger, MemoryRateStore, MemoryVault, _Attempt
+from tests.publisher.support import IMAGE, LossyASGITransport, due, fake_media
+from tools.emulator import EmulatorConfig, create_app
+from tools.emulator.client import AccountInfo, EmulatorClient
+
+
+@dataclass
+class World:
+    publisher: Publisher
+    emu: EmulatorClient
+    vault: MemoryVault
+    ledger: MemoryLedger
+    sink: ListSink
+    clock: FakeClock
+    clients: dict[Platform, PlatformClient]
+
+    async def connect(self, platform: Platform, account_id: str = "acct-1", **profile: str) -> AccountInfo:
+        info = await self.emu.create_account(platform.value)
+        refresh = SecretStr(info.refresh_token) if info.refresh_token else None
+        tokens = OAuthTokens(access_token=SecretStr(info.access_token), refresh_token=refresh)
+        self.vault.put(account_id, platform.value, tokens, external_id=info.account_id, profile=dict(profile))
+        return info
+
+    async def live_posts(self, platform: Platform, info: AccountInfo) -> int:
+        return len(await self.emu.posts(platform.value, info.account_id))
+
+
+LIMITS = {Platform.X: Limit(2, timedelta(hours=1))}
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    app = create_app(EmulatorConfig(processing_delay_ms=0, seed=1, realistic_limits=False))
+    async with (
+        httpx.AsyncClient(transport=LossyASGITransport(app=app)) as http,
+        EmulatorClient("http://emu", transport=httpx.ASGITransport(app=app)) as emu,
+    ):
+        clients = {
+            p: build_client(
+                p, http, PlatformSettings(), base_url=f"http://emu/{p.value}", fetch_media=fake_media,
+                polling=Polling(every=0.01, timeout=5),
+            )
+            for p in Platform
+        }  # fmt: skip
+        vault, ledger, sink, clock = MemoryVault(), MemoryLedger(), ListSink(), FakeClock()
+        publisher = Publisher(
+            clients=clients,
+            ledger=ledger,
+            credentials=Credentials(vault, clock, clients, refresh_margins={}, cache_seconds=0),
+            limits=RateLimits(MemoryRateStore(), clock, limits=LIMITS, app_limits={}),
+            sink=sink,
+            clock=clock,
+            metrics=build_publisher_metrics(),
+            config=PublisherConfig(owner="me", policy=RetryPolicy(max_attempts=5)),
+            rand=lambda: 0.5,
+        )
+        yield World(publisher, emu, vault, ledger, sink, clock, clients)
+
+
+async def test_publishes_and_reports_remote_id_permalink_and_attempt(world: World) -> None:
+    info = await world.connect(Platform.INSTAGRAM)
+    job = due(Platform.INSTAGRAM, media=[IMAGE], caption="first light")
+    await world.publisher.publish_due(job)
+    (published,) = world.sink.of(PostPublished)
+    (post,) = await world.emu.posts("instagram", info.account_id)
+    assert (published.remote_id, published.permalink, published.attempt) == (post.remote_id, post.permalink, 1)
+    assert published.post_id == job.post_id
+    assert published.account_id == "acct-1"
+
+
+async def test_a_redelivered_attempt_emits_the_same_events_and_calls_nothing(world: World) -> None:
+    info = await world.connect(Platform.X)
+    job = due(Platform.X, caption="once only")
+    await world.publisher.publish_due(job)
+    await world.publisher.publish_due(job)
+    first, again = world.sink.of(PostPublished)
+    assert first == again  # same event_id: consumers deduplicate
+    assert await world.live_posts(Platform.X, info) == 1
+
+
+async def test_a_post_published_on_an_earlier_attempt_is_never_published_again(world: World) -> None:
+    info = await world.connect(Platform.LINKEDIN)
+    await world.publisher.publish_due(due(Platform.LINKEDIN, caption="hello", attempt=1))
+    await world.publisher.publish_due(due(Platform.LINKEDIN, caption="hello", attempt=2))
+    first, second = world.sink.of(PostPublished)
+    assert first.remote_id == second.remote_id
+    assert await world.live_posts(Platform.LINKEDIN, info) == 1
+
+
+async def test_an_unsupported_format_fails_before_any_call(world: World) -> None:
+    info = await world.connect(Platform.LINKEDIN)
+    await world.publisher.publish_due(due(Platform.LINKEDIN, fmt=PostFormat.STORY))
+    (failed,) = world.sink.of(PostFailed)
+    assert failed.error_code is ErrorCode.FORMAT_UNSUPPORTED
+    assert "story" in failed.error_message
+    assert await world.live_posts(Platform.LINKEDIN, info) == 0
+
+
+async def test_a_caption_over_the_limits_is_rejected_with_the_reason(world: World) -> None:
+    info = await world.connect(Platform.INSTAGRAM)
+    caption = " ".join(f"#tag{i}" for i in range(31))
+    await world.publisher.publish_due(due(Platform.INSTAGRAM, media=[IMAGE], caption=caption))
+    (failed,) = world.sink.of(PostFailed)
+    assert failed.error_code is ErrorCode.CONTENT_REJECTED
+    assert "31 hashtags" in failed.error_message
+    assert await world.live_posts(Platform.INSTAGRAM, info) == 0
+
+
+async def test_retryable_errors_back_off_then_fail_after_five_attempts(world: World) -> None:
+    info = await world.connect(Platform.PINTEREST, board_id="b1")
+    await world.emu.add_fault("server_error", platform="pinterest")
+    for attempt in range(1, 6):
+        await world.publisher.publish_due(due(Platform.PINTEREST, media=[IMAGE], attempt=attempt))
+    retries = world.sink.of(PostRetryScheduled)
+    assert [r.attempt for r in retries] == [1, 2, 3, 4]
+    assert all(r.error_code is ErrorCode.NETWORK_ERROR and r.next_attempt == r.attempt + 1 for r in retries)
+    delays = [(r.next_attempt_at - world.clock.now()).total_seconds() for r in retries]
+    assert delays == [66.0, 132.0, 264.0, 528.0]  # 60 s doubling, plus half of the 20 % jitter
+    (failed,) = world.sink.of(PostFailed)
+    assert (failed.error_code, failed.attempts) == (ErrorCode.NETWORK_ERROR, 5)
+    assert failed.platform_error is not None
+    assert failed.platform_error["status"] == 500
+    assert await world.live_posts(Platform.PINTEREST, info) == 0
+
+
+async def test_a_spent_rate_window_defers_to_its_reset_and_never_sends_early(world: World) -> None:
+    info = await world.connect(Platform.X)
+    start = world.clock.now()
+    for n in range(3):
+        await world.publisher.publish_due(due(Platform.X, caption=f"post {n}", post_id=f"p{n}"))
+    (deferred,) = world.sink.of(PostRetryScheduled)
+    assert deferred.error_code is ErrorCode.RATE_LIMITED
+    assert deferred.next_attempt_at == start + timedelta(hours=1)
+    world.clock.advance(1800)  # still inside the window: deferred again, not sent
+    await world.publisher.publish_due(due(Platform.X, caption="post 2", post_id="p2", attempt=2))
+    assert len(world.sink.of(PostRetryScheduled)) == 2
+    world.clock.advance(1801)
+    await world.publisher.publish_due(due(Platform.X, caption="post 2", post_id="p2", attempt=3))
+    assert await world.live_posts(Platform.X, info) == 3
+
+
+async def test_the_live_quota_wins_over_the_local_count(world: World) -> None:
+    info = await world.connect(Platform.INSTAGRAM)
+    await world.emu.set_limits("instagram", info.account_id, publish_limit=0)
+    await world.publisher.publish_due(due(Platform.INSTAGRAM, media=[IMAGE]))
+    (deferred,) = world.sink.of(PostRetryScheduled)
+    assert deferred.error_code is ErrorCode.RATE_LIMITED
+    assert deferred.next_attempt_at > world.clock.now()
+    assert await world.live_posts(Platform.INSTAGRAM, info) == 0
+
+
+async def test_a_dead_token_holds_the_post_and_reports_the_account_once(world: World) -> None:
+    info = await world.connect(Platform.INSTAGRAM)
+    await world.emu.expire_token("instagram", info.account_id, "both")
+    await world.publisher.publish_due(due(Platform.INSTAGRAM, media=[IMAGE], post_id="a"))
+    await world.publisher.publish_due(due(Platform.INSTAGRAM, media=[IMAGE], post_id="b"))
+    held = world.sink.of(PostHeld)
+    assert [h.error_code for h in held] == [ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_EXPIRED]
+    (status,) = world.sink.of(AccountStatusChanged)
+    assert (status.status, status.previous_status) == (AccountStatus.TOKEN_EXPIRED, AccountStatus.ACTIVE)
+    assert world.vault.records["acct-1"].status is AccountStatus.TOKEN_EXPIRED
+
+
+async def test_a_401_refreshes_once_and_stores_the_rotated_refresh_token(world: World) -> None:
+    info = await world.connect(Platform.X)
+    await world.emu.expire_token("x", info.account_id)
+    await world.publisher.publish_due(due(Platform.X, caption="after refresh"))
+    assert len(world.sink.of(PostPublished)) == 1
+    stored = world.vault.records["acct-1"]
+    assert stored.version == 2
+    assert stored.tokens.refresh_token is not None
+    assert stored.tokens.refresh_token.get_secret_value() != info.refresh_token
+    assert (
+        stored.tokens.refresh_token.get_secret_value() == (await world.emu.account("x", info.account_id)).refresh_token
+    )
+
+
+async def test_tokens_near_expiry_are_refreshed_before_the_call(world: World) -> None:
+    info = await world.connect(Platform.TIKTOK)
+    stored = world.vault.records["acct-1"]
+    world.vault.put(
+        "acct-1", "tiktok", stored.tokens.model_copy(update={"expires_at": world.clock.now()}), external_id=None
+    )
+    await world.publisher.publish_due(
+        due(Platform.TIKTOK, fmt=PostFormat.VIDEO, media=[IMAGE.model_copy(update={"type": "video"})])
+    )
+    assert len(world.sink.of(PostPublished)) == 1
+    assert world.vault.records["acct-1"].external_id == info.account_id  # learned from the platform
+    assert world.vault.records["acct-1"].tokens.access_token.get_secret_value() != info.access_token
+
+
+async def test_a_taken_over_attempt_is_reconciled_from_its_saved_container(world: World) -> None:
+    info = await world.connect(Platform.INSTAGRAM)
+    job = due(Platform.INSTAGRAM, media=[IMAGE], caption="crashed mid-publish")
+    # A worker that died after Instagram accepted the publish, before recording the outcome:
+    client = world.clients[Platform.INSTAGRAM]
+    assert isinstance(client, Instagram)
+    session = (await world.publisher._credentials.session(Platform.INSTAGRAM, "acct-1")).session
+    container = await client.create_container(job, session)
+    world.ledger.attempts[(job.post_id, 1)] = _Attempt(
+        "dead", world.clock.now() - timedelta(seconds=1), world.clock.now(), {"container_id": container}
+    )
+    await client.go_live(session, container)
+    await world.publisher.publish_due(job)
+    (published,) = world.sink.of(PostPublished)
+    (post,) = await world.emu.posts("instagram", info.account_id)
+    assert published.remote_id == post.remote_id
+
+
+async def test_an_unfinished_container_is_published_by_whoever_takes_over(world: World) -> None:
+    info = await world.connect(Platform.THREADS)
+    job = due(Platform.THREADS, caption="died before publishing")
+    client = world.clients[Platform.THREADS]
+    session = (await world.publisher._credentials.session(Platform.THREADS, "acct-1")).session
+    container = await client.create_container(job, session)  # type: ignore[attr-defined]
+    world.ledger.attempts[(job.post_id, 1)] = _Attempt(
+        "dead", world.clock.now() - timedelta(seconds=1), world.clock.now(), {"container_id": container}
+    )
+    await world.publisher.publish_due(job)
+    assert len(world.sink.of(PostPublished)) == 1
+    assert await world.live_posts(Platform.THREADS, info) == 1
+
+
+async def test_an_attempt_nothing_can_check_is_unconfirmed_not_retried(world: World) -> None:
+    info = await world.connect(Platform.TELEGRAM, chat_id="@news")
+    job = due(Platform.TELEGRAM, caption="maybe sent")
+    world.ledger.attempts[(job.post_id, 1)] = _Attempt(
+        "dead", world.clock.now() - timedelta(seconds=1), world.clock.now()
+    )
+    await world.publisher.publish_due(job)
+    (failed,) = world.sink.of(PostFailed)
+    assert failed.error_code is ErrorCode.PUBLISH_UNCONFIRMED
+    assert world.sink.of(PostRetryScheduled) == []
+    assert await world.live_posts(Platform.TELEGRAM, info) == 0
+
+
+async def test_a_lease_held_by_a_live_worker_is_waited_for(world: World) -> None:
+    await world.connect(Platform.X)
+    job = due(Platform.X, caption="busy")
+    world.ledger.attempts[(job.post_id, 1)] = _Attempt(
+        "other", world.clock.now() + timedelta(hours=1), world.clock.now()
+    )
+    task = asyncio.create_task(world.publisher.publish_due(job))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    assert world.sink.events == []
+    world.clock.advance(7200)  # the other worker died: its lease runs out
+    await asyncio.wait_for(task, 10)
+    assert len(world.sink.of(PostPublished)) == 1
+
+
+async def test_verify_reports_a_dead_token_and_a_reconnect(world: World) -> None:
+    info = await world.connect(Platform.X)
+    verify = AccountVerifyRequested(producer="t", workspace_id="ws", correlation_id="acct-1", account_id="acct-1",
+                                    platform=Platform.X)  # fmt: skip
+    await world.emu.expire_token("x", info.account_id, "both")
+    await world.publisher.verify_account(verify)
+    (dead,) = world.sink.of(AccountStatusChanged)
+    assert dead.status is AccountStatus.TOKEN_EXPIRED
+    fresh = await world.emu.reconnect("x", info.account_id)
+    stored = world.vault.records["acct-1"]
+    world.vault.put(
+        "acct-1", "x", OAuthTokens(access_token=SecretStr(fresh.access_token)), external_id=info.account_id,
+        status=AccountStatus.TOKEN_EXPIRED,
+    )  # fmt: skip
+    assert stored.status is AccountStatus.TOKEN_EXPIRED
+    await world.publisher.verify_account(verify)
+    assert [e.status for e in world.sink.of(AccountStatusChanged)] == [
+        AccountStatus.TOKEN_EXPIRED,
+        AccountStatus.ACTIVE,
+    ]
