@@ -53,9 +53,13 @@ test-unit: install ## Run only the fast unit tests (no stack needed)
 	@uv run pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: install ## ruff lint and format check
+lint: install validate-deploy ## ruff lint and format check, and the deploy files
 	@uv run ruff check .
 	@uv run ruff format --check .
+
+.PHONY: validate-deploy
+validate-deploy: install ## Validate compose, k8s (kustomize + kubeconform), alert rules and tests (promtool), dashboard
+	@uv run python deploy/validate.py
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict with the pydantic plugin

@@ -710,15 +710,15 @@ class Publisher:
         metrics = self._metrics
         for _, event, _ in outcome.events:
             if isinstance(event, PostPublished):
-                metrics.published.labels(platform).inc()
+                metrics.attempts.labels(platform, "published", "").inc()
                 lag = (self._clock.now() - job.due_at).total_seconds()
                 metrics.due_to_published.labels(platform).observe(max(0.0, lag))
             elif isinstance(event, PostFailed):
-                metrics.failed.labels(platform, event.error_code.value).inc()
+                metrics.attempts.labels(platform, "failed", event.error_code.value).inc()
             elif isinstance(event, PostRetryScheduled):
-                metrics.retries.labels(platform, event.error_code.value).inc()
+                metrics.attempts.labels(platform, "retry_scheduled", event.error_code.value).inc()
             elif isinstance(event, PostHeld):
-                metrics.held.labels(platform, event.error_code.value).inc()
+                metrics.attempts.labels(platform, "held", event.error_code.value).inc()
 
     # ----- accounts ----------------------------------------------------------------------------
 

@@ -9,10 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 @dataclass(frozen=True)
 class PublisherMetrics:
-    published: Counter
-    failed: Counter
-    retries: Counter
-    held: Counter
+    attempts: Counter
     replayed: Counter
     reconciled: Counter
     due_to_published: Histogram
@@ -24,23 +21,10 @@ class PublisherMetrics:
 def build_publisher_metrics(registry: CollectorRegistry | None = None) -> PublisherMetrics:
     registry = registry or CollectorRegistry()
     return PublisherMetrics(
-        published=Counter("socialpub_publisher_published", "Posts published", ["platform"], registry=registry),
-        failed=Counter(
-            "socialpub_publisher_failed",
-            "Posts failed for good, by error code",
-            ["platform", "error_code"],
-            registry=registry,
-        ),
-        retries=Counter(
-            "socialpub_publisher_retry_scheduled",
-            "Attempts deferred (retryable errors and rate limits), by error code",
-            ["platform", "error_code"],
-            registry=registry,
-        ),
-        held=Counter(
-            "socialpub_publisher_held",
-            "Posts held for a reconnect, by error code",
-            ["platform", "error_code"],
+        attempts=Counter(
+            "socialpub_publisher_attempts",
+            "Attempt outcomes (published, failed, retry_scheduled, held), by error code ('' when published)",
+            ["platform", "outcome", "error_code"],
             registry=registry,
         ),
         replayed=Counter(
