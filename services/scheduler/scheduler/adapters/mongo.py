@@ -8,6 +8,7 @@ in milliseconds; `compact` later folds it into `posts`.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -28,6 +29,8 @@ ACCOUNTS = "account_status"
 _DUPLICATE_KEY = 11000
 _INSERT_CHUNK = 1000
 _DISPATCH_ENTRIES_PER_DOC = 5000
+_COMPACT_CHUNK = 10
+_COMPACT_PAUSE_SECONDS = 0.01
 
 INDEXES = [
     IndexSpec(POSTS, [("partition", 1), ("state", 1)]),
@@ -155,7 +158,11 @@ class MongoPostStore:
             for record in records
             for post_id, attempt in map(_parse_entry, record["entries"])
         ]
-        await bulk_write_chunked(self._posts, updates)
+        # Small paced chunks: each update command holds the server's write lock (FerretDB
+        # serializes them), and the timer's dispatch records must not queue behind thousands.
+        for start in range(0, len(updates), _COMPACT_CHUNK):
+            await self._posts.bulk_write(updates[start : start + _COMPACT_CHUNK], ordered=False)
+            await asyncio.sleep(_COMPACT_PAUSE_SECONDS)
         for record in records:
             await self._dispatches.delete_one({"_id": record["_id"]})
         return len(records)
