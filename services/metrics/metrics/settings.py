@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.credentials import CredentialsSettings
@@ -72,6 +72,18 @@ class MetricsSettings(ServiceSettings):
     credentials: CredentialsSettings = CredentialsSettings()
     platforms: dict[str, PlatformEndpoint] = Field(default_factory=_default_platforms)
     pulls: PullSettings = PullSettings()
+
+    @field_validator("platforms", mode="after")
+    @classmethod
+    def _over_the_defaults(cls, given: dict[str, PlatformEndpoint]) -> dict[str, PlatformEndpoint]:
+        # Environment values (SOCIALPUB_PLATFORMS__X__BASE_URL, as deployments set them) replace a
+        # dict whole; keep every platform and every field that was not given.
+        merged = _default_platforms()
+        for name, endpoint in given.items():
+            default = merged.get(name)
+            merged[name] = default.model_copy(update=endpoint.model_dump(exclude_unset=True)) if default else endpoint
+        return merged
+
     approval_url: str = Field(
         default="http://127.0.0.1:8001", description="The approval service, which verifies API keys"
     )
