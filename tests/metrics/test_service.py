@@ -329,6 +329,10 @@ async def test_first_day_and_nightly_pulls_follow_the_injected_clock(harness: Ha
         assert [s["reason"] for s in history["items"]] == ["nightly", "day", "first"]
         assert [s["metrics"]["views"] for s in history["items"]] == [900, 900, 100]
 
+        exposition = (await http.get("/metrics")).text
+        for reason in ("first", "day", "nightly"):
+            assert f'socialpub_metrics_pulls_total{{platform="x",reason="{reason}",status="ok"}}' in exposition
+
 
 async def test_refresh_now_is_rate_limited_per_post_and_isolated_per_workspace(harness: Harness) -> None:
     ws, key = await harness.workspace()

@@ -16,6 +16,7 @@ from metrics.entrypoints import consumers
 from metrics.entrypoints.http import build_router, install_error_handlers
 from metrics.entrypoints.timer import run_pulls
 from metrics.handlers import MetricsConfig, MetricsService
+from metrics.instruments import build_pull_metrics
 from metrics.platforms import SOURCES
 from metrics.platforms.base import InsightSource, OAuthClient
 from metrics.platforms.linkedin import LinkedInInsights
@@ -94,6 +95,7 @@ def create_app(
             stale_after=timedelta(hours=settings.stale_after_hours),
             max_concurrent_pulls=settings.max_concurrent_pulls,
         ),
+        instruments=build_pull_metrics(infra.metrics.registry),
     )
     consumers.register(
         infra.bus, service, batch_size=settings.batch_size, session_timeout_ms=settings.session_timeout_ms

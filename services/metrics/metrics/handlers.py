@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from metrics.domain import (
     PullStatus,
     Rollup,
 )
+from metrics.instruments import PullMetrics, build_pull_metrics
 from metrics.platforms.base import (
     InsightError,
     Insights,
@@ -159,8 +161,10 @@ class MetricsService:
         sink: EventSink,
         clock: Clock,
         config: MetricsConfig,
+        instruments: PullMetrics | None = None,
     ) -> None:
         self.timetable = Timetable()
+        self._instruments = instruments or build_pull_metrics()
         self.wakeup = asyncio.Event()
         self._store = store
         self._credentials = credentials
@@ -244,16 +248,20 @@ class MetricsService:
         with log_context(post_id=post.post_id, platform=post.platform.value, reason=reason.value):
             try:
                 async with self._slots:
+                    started = time.perf_counter()
                     attempt = await self._collect(post, now)
+                    self._instruments.pull_seconds.labels(post.platform.value).observe(time.perf_counter() - started)
                 updated = replace(post, plan=self._next_plan(post, plan, attempt, now), status=attempt.status)
                 await self._store_attempt(post, attempt, reason, now)
                 await self._store.save_plan(updated)
+                self._instruments.pulls.labels(post.platform.value, reason.value, attempt.status.value).inc()
             except Exception:
                 log.exception("pull failed to be recorded; it stays planned and runs again")
                 updated = replace(post, plan=replace(plan, due_at=now + _ERROR_RETRY))
             async with self._lock:
                 if post.partition in self.timetable.partitions:
                     self.timetable.put(updated)
+                self._instruments.planned.set(len(self.timetable))
         self.wakeup.set()
 
     def _next_plan(self, post: TrackedPost, plan: Plan, attempt: Attempt, now: datetime) -> Plan | None:
