@@ -11,7 +11,6 @@ and a pull that fell due during downtime runs once, as a catch-up.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,6 +45,7 @@ from shared.credentials import CredentialsNotFound, StaleCredentials, StoredCred
 from shared.events import AccountStatus, CanonicalMetrics, Platform, PostMetricsSynced, PostPublished
 from shared.kafka import Delivery
 from shared.logging import get_logger, log_context
+from shared.timers import DueHeap
 from shared.topics import METRICS_SYNCED
 
 log = get_logger(__name__)
@@ -101,7 +101,7 @@ class Timetable:
 
     def __init__(self) -> None:
         self._posts: dict[str, TrackedPost] = {}
-        self._heap: list[tuple[float, str]] = []  # stale entries are skipped when popped
+        self._due = DueHeap(self._is_current)
         self.partitions: set[int] = set()
 
     def __len__(self) -> int:
@@ -115,7 +115,7 @@ class Timetable:
             self._posts.pop(post.post_id, None)
             return
         self._posts[post.post_id] = post
-        heapq.heappush(self._heap, (post.plan.due_at.timestamp(), post.post_id))
+        self._due.push(post.plan.due_at.timestamp(), post.post_id)
 
     def assign(self, partitions: Iterable[int], posts: Iterable[TrackedPost]) -> None:
         self.partitions |= set(partitions)
@@ -126,25 +126,14 @@ class Timetable:
         revoked = set(partitions)
         self.partitions -= revoked
         self._posts = {k: p for k, p in self._posts.items() if p.partition not in revoked}
-        self._heap = [(ts, k) for ts, k in self._heap if k in self._posts]
-        heapq.heapify(self._heap)
+        self._due.retain(self._posts)
 
     def next_due(self) -> float | None:
-        while self._heap:
-            ts, post_id = self._heap[0]
-            if self._is_current(ts, post_id):
-                return ts
-            heapq.heappop(self._heap)
-        return None
+        return self._due.next_due()
 
     def pop_due(self, now: datetime, limit: int) -> list[TrackedPost]:
-        cutoff = now.timestamp()
-        due: list[TrackedPost] = []
-        while self._heap and self._heap[0][0] <= cutoff and len(due) < limit:
-            ts, post_id = heapq.heappop(self._heap)
-            if self._is_current(ts, post_id):
-                due.append(self._posts.pop(post_id))
-        return due
+        """Take the due posts out; each is put back with its next plan once its pull has run."""
+        return [self._posts.pop(post_id) for post_id in self._due.pop_due(now.timestamp(), limit)]
 
     def _is_current(self, ts: float, post_id: str) -> bool:
         post = self._posts.get(post_id)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from scheduler.adapters.mongo import INDEXES, MongoAccountStatuses, MongoPostStore
 from scheduler.adapters.runtime import BusSink, SystemClock
 from scheduler.entrypoints import consumers
-from scheduler.entrypoints.timer import run_compaction, run_timer
+from scheduler.entrypoints.timer import run_compaction, run_dispatch
 from scheduler.handlers import Scheduler, SchedulerConfig
 from scheduler.instruments import build_scheduler_metrics
 from scheduler.settings import SchedulerSettings
@@ -43,7 +43,7 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
     tasks: list[asyncio.Task[None]] = []
 
     async def start_loops() -> None:
-        tasks.append(asyncio.create_task(run_timer(scheduler), name="timer"))
+        tasks.append(asyncio.create_task(run_dispatch(scheduler), name="timer"))
         tasks.append(asyncio.create_task(run_compaction(scheduler, settings.compact_interval_seconds), name="compact"))
 
     async def stop_loops() -> None:
