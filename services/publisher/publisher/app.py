@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from publisher.adapters.http import build_http_client
 from publisher.adapters.mongo import INDEXES, MongoLedger, MongoRateStore
 from publisher.adapters.runtime import BusSink, MediaDownloader, SystemClock
 from publisher.domain import RetryPolicy
@@ -21,6 +20,7 @@ from publisher.platforms.base import PlatformClient, Polling
 from publisher.settings import PublisherSettings
 from shared.credentials import CredentialStore, build_cipher
 from shared.events import Platform
+from shared.httpclient import build_http_client
 from shared.logging import get_logger
 from shared.service import build_app, build_infrastructure
 
