@@ -5,8 +5,10 @@ skip, when those are not there."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -59,7 +61,7 @@ async def db(mongo: AsyncMongoClient[Document], unique: str) -> AsyncIterator[As
 def _is_test_topic(name: str) -> bool:
     """Topics tests create: a prefix before a contract name. Contract and internal topics stay."""
     return (
-        not name.startswith("_")
+        not name.startswith(("_", "bench"))  # benchmarks delete their own
         and name not in set(all_topics())
         and any(name.endswith(contract) for contract in all_topics())
     )
@@ -81,11 +83,25 @@ async def _delete_test_topics(settings: KafkaSettings) -> int:
 def _clean_test_topics(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every isolated test creates its own prefixed copy of the topics. Kafka keeps files open
     per partition, so delete them before and after the session or a few runs exhaust the
-    broker's file limit. Only runs when the session includes integration tests."""
+    broker's file limit. Only runs when the session includes integration tests, and only when no
+    other test session is running against the same broker (each holds a shared lock on a file;
+    deleting needs the exclusive one), so parallel sessions never lose each other's topics."""
     if not any(item.get_closest_marker("integration") for item in request.session.items):
         yield
         return
     settings = request.getfixturevalue("kafka_settings")
-    asyncio.run(_delete_test_topics(settings))
-    yield
+    lock_path = Path(os.environ.get("SOCIALPUB_TEST_LOCK", Path(__file__).parents[1] / ".stack" / "test-session.lock"))
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:
+        _clean_if_alone(lock.fileno(), settings)
+        fcntl.flock(lock.fileno(), fcntl.LOCK_SH)
+        yield
+        _clean_if_alone(lock.fileno(), settings)
+
+
+def _clean_if_alone(fd: int, settings: KafkaSettings) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another session is running: its topics stay
     asyncio.run(_delete_test_topics(settings))

@@ -134,6 +134,10 @@ class EventBus:
     def topic(self, name: str) -> str:
         return self._settings.topic_prefix + name
 
+    def group(self, name: str) -> str:
+        """The consumer group id: prefixed like the topics, so isolated runs never rebalance each other."""
+        return self._settings.topic_prefix + name
+
     def contract_name(self, topic: str) -> str:
         return topic.removeprefix(self._settings.topic_prefix)
 
@@ -172,7 +176,7 @@ class EventBus:
         consume.__name__ = f"consume_{_identifier(topic)}"
         self.broker.subscriber(
             self.topic(topic),
-            group_id=group_id,
+            group_id=self.group(group_id),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             **{"auto_offset_reset": "earliest", **consumer_options},
         )(consume)
@@ -199,7 +203,7 @@ class EventBus:
         consume_batch.__name__ = f"consume_batch_{_identifier(group_id)}"
         self.broker.subscriber(
             *(self.topic(t) for t in topics),
-            group_id=group_id,
+            group_id=self.group(group_id),
             batch=True,
             max_records=max_records,
             ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -28,7 +28,7 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = 40_000
     linger_ms: int = Field(default=2, ge=0, description="How long the producer waits to fill a batch")
     topic_prefix: str = Field(
-        default="", description="Prepended to every topic name; for tests and shared dev clusters"
+        default="", description="Prepended to every topic and consumer group name; for tests and shared dev clusters"
     )
 
 

@@ -85,7 +85,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
     ) -> None:
         self.platform = platform
         self.topic = bus.topic(topics.posts_due(platform))
-        self.group_id = group_of(platform)
+        self.group_id = bus.group(group_of(platform))
         self._publisher = publisher
         self._bus = bus
         self._kafka = kafka
