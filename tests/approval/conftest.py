@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from approval.adapters.media_probe import MediaProbeSettings
 from approval.app import create_app
 from approval.settings import ApprovalSettings
 from shared.credentials import CredentialsSettings
@@ -99,6 +100,8 @@ def approval_settings(kafka: KafkaSettings, mongo: MongoSettings, unique: str) -
         credentials=CredentialsSettings(database=f"test_credentials_{unique}", keys=[SecretStr(FERNET_KEY)]),
         bootstrap_token=SecretStr(BOOTSTRAP),
         log=LogSettings(level="INFO", json_output=True),
+        # The shared asset bodies name media on hosts that do not exist; the probing tests switch it on.
+        media_probe=MediaProbeSettings(enabled=False),
     )
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from approval.domain import Account, ApiKey, Asset, PostStatus, PostView, Workspace
+from approval.autopilot import ApprovalPolicy, PolicyChange
+from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
 from approval.handlers import Ports
-from approval.ports import AssetQuery, Outgoing, Page, PostQuery
+from approval.media import MediaProbeError, ProbedMedia
+from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
+from approval.slots import Slot
 from shared.credentials import OAuthTokens
-from shared.events import AccountStatus, Platform
+from shared.events import AccountStatus, MediaRef, Platform
 
 
 class FakeClock:
@@ -107,7 +111,7 @@ class FakeAssets:
             for a in self.items.values()
             if a.workspace_id == workspace_id
             and (a.deleted_at is not None) == query.deleted
-            and query.state in (None, a.state)
+            and (a.state == query.state if query.state else a.state is not AssetState.DRAFT)
             and query.campaign in (None, a.campaign)
         ]
         found.sort(key=lambda a: getattr(a, query.sort), reverse=query.order == "desc")
@@ -185,18 +189,132 @@ class FakePosts:
 
 @dataclass
 class FakeVault:
+    """Same keywords as shared.credentials.CredentialStore.save; identity is kept unless given."""
+
     saved: dict[str, OAuthTokens] = field(default_factory=dict)
     statuses: dict[str, AccountStatus] = field(default_factory=dict)
+    external_ids: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def save(
-        self, *, account_id: str, workspace_id: str, platform: str, tokens: OAuthTokens, status: AccountStatus
+        self,
+        *,
+        account_id: str,
+        workspace_id: str,
+        platform: str,
+        tokens: OAuthTokens,
+        status: AccountStatus = AccountStatus.ACTIVE,
+        external_id: str | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> int:
         self.saved[account_id] = tokens
         self.statuses[account_id] = status
+        if external_id is not None:
+            self.external_ids[account_id] = external_id
+        if profile is not None:
+            self.profiles[account_id] = profile
         return len(self.saved)
 
     async def mark_status(self, account_id: str, status: AccountStatus) -> None:
         self.statuses[account_id] = status
+
+
+class FakePolicies:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], ApprovalPolicy] = {}
+        self.audit: list[PolicyChange] = []
+        self.usage: dict[tuple[str, str, date], int] = {}
+
+    async def get_many(self, workspace_id: str, policy_ids: Sequence[str]) -> list[ApprovalPolicy]:
+        return [self.items[(workspace_id, p)] for p in policy_ids if (workspace_id, p) in self.items]
+
+    async def search(self, workspace_id: str, page: Page) -> list[ApprovalPolicy]:
+        found = [p for (ws, _), p in sorted(self.items.items()) if ws == workspace_id]
+        return found[page.offset : page.offset + page.limit]
+
+    async def save(self, policy: ApprovalPolicy) -> None:
+        self.items[(policy.workspace_id, policy.policy_id)] = policy
+
+    async def add_change(self, change: PolicyChange) -> None:
+        self.audit.append(change)
+
+    async def changes(self, workspace_id: str, page: Page) -> list[PolicyChange]:
+        found = [c for c in reversed(self.audit) if c.workspace_id == workspace_id]
+        return found[page.offset : page.offset + page.limit]
+
+    async def claim_daily(self, workspace_id: str, policy_id: str, day: date, cap: int) -> bool:
+        key = (workspace_id, policy_id, day)
+        if self.usage.get(key, 0) >= cap:
+            return False
+        self.usage[key] = self.usage.get(key, 0) + 1
+        return True
+
+    async def release_daily(self, workspace_id: str, policy_id: str, day: date) -> None:
+        key = (workspace_id, policy_id, day)
+        self.usage[key] = max(self.usage.get(key, 0) - 1, 0)
+
+
+class FakeSlots:
+    def __init__(self) -> None:
+        self.items: dict[str, Slot] = {}
+
+    async def add(self, slot: Slot) -> None:
+        self.items[slot.slot_id] = slot
+
+    async def get(self, workspace_id: str, slot_id: str) -> Slot | None:
+        slot = self.items.get(slot_id)
+        return slot if slot and slot.workspace_id == workspace_id else None
+
+    async def search(self, workspace_id: str, query: SlotQuery, page: Page) -> list[Slot]:
+        found = sorted(
+            (
+                s
+                for s in self.items.values()
+                if s.workspace_id == workspace_id
+                and query.account_id in (None, s.account_id)
+                and not (query.empty_only and s.asset_id is not None)
+                and (query.start is None or s.at >= query.start)
+                and (query.end is None or s.at <= query.end)
+            ),
+            key=lambda s: s.at,
+        )
+        return found[page.offset : page.offset + page.limit]
+
+    async def save(self, slot: Slot, *, expected_updated_at: datetime) -> bool:
+        stored = self.items.get(slot.slot_id)
+        if stored is None or stored.updated_at != expected_updated_at:
+            return False
+        self.items[slot.slot_id] = slot
+        return True
+
+    async def delete(self, workspace_id: str, slot_id: str) -> bool:
+        if await self.get(workspace_id, slot_id) is None:
+            return False
+        del self.items[slot_id]
+        return True
+
+
+class FakeMediaProbe:
+    """Answers from `files` by URL (a measurement or the error to raise); any other URL is taken
+    to be exactly what its metadata says."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, ProbedMedia | MediaProbeError] = {}
+        self.probed: list[str] = []
+
+    async def probe(self, media: MediaRef) -> ProbedMedia:
+        self.probed.append(media.url)
+        found = self.files.get(media.url)
+        if isinstance(found, MediaProbeError):
+            raise found
+        return found or ProbedMedia(
+            kind=media.type,
+            mime_type=media.mime_type,
+            width=media.width,
+            height=media.height,
+            duration_seconds=media.duration_seconds,
+            size_bytes=media.size_bytes,
+        )
 
 
 def fake_ports(clock: FakeClock | None = None) -> Ports:
@@ -208,4 +326,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         posts=FakePosts(),
         vault=FakeVault(),
         clock=clock or FakeClock(),
+        policies=FakePolicies(),
+        slots=FakeSlots(),
+        media=FakeMediaProbe(),
     )

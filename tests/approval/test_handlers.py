@@ -61,7 +61,7 @@ async def test_approve_emits_asset_approved_with_account_timezone_and_creates_pe
     ports = fake_ports()
     admin = await workspace(ports)
     acc1, acc2 = await account(ports, admin), await account(ports, admin)
-    asset = await handlers.create_asset(ports, admin, draft(acc1, acc2))
+    asset, _ = await handlers.create_asset(ports, admin, draft(acc1, acc2))
     approved, outgoing = await handlers.approve(ports, admin, asset.asset_id, deselect=["t1"])
     assert approved.state is AssetState.APPROVED
     (out,) = outgoing
@@ -81,7 +81,7 @@ async def test_approve_emits_asset_approved_with_account_timezone_and_creates_pe
 async def test_publishing_must_be_switched_on_by_an_admin() -> None:
     ports = fake_ports()
     admin = await workspace(ports, publishing=False)
-    asset = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
+    asset, _ = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
     with pytest.raises(Conflict) as info:
         await handlers.approve(ports, admin, asset.asset_id)
     assert info.value.code == "publishing_disabled"
@@ -100,7 +100,7 @@ async def test_roles() -> None:
     editor = await handlers.authenticate(ports, keys[Role.EDITOR])
     with pytest.raises(Forbidden):
         await handlers.create_asset(ports, viewer, draft(acc))
-    asset = await handlers.create_asset(ports, editor, draft(acc))
+    asset, _ = await handlers.create_asset(ports, editor, draft(acc))
     with pytest.raises(Forbidden):
         await handlers.approve(ports, editor, asset.asset_id)
     with pytest.raises(Forbidden):
@@ -113,7 +113,7 @@ async def test_other_workspaces_see_nothing() -> None:
     ports = fake_ports()
     a, b = await workspace(ports), await workspace(ports)
     acc = await account(ports, a)
-    asset = await handlers.create_asset(ports, a, draft(acc))
+    asset, _ = await handlers.create_asset(ports, a, draft(acc))
     with pytest.raises(NotFound):
         await handlers.get_asset(ports, b, asset.asset_id)
     with pytest.raises(NotFound):
@@ -138,13 +138,13 @@ async def test_regeneration_and_a_new_version_return_to_pending() -> None:
     ports = fake_ports()
     admin = await workspace(ports)
     acc = await account(ports, admin)
-    asset = await handlers.create_asset(ports, admin, draft(acc))
+    asset, _ = await handlers.create_asset(ports, admin, draft(acc))
     asset, outgoing = await handlers.request_regeneration(ports, admin, asset.asset_id, feedback="shorter")
     assert asset.state is AssetState.REGENERATION_REQUESTED
     assert outgoing[0].topic == topics.ASSETS_REGENERATION_REQUESTED
     with pytest.raises(Conflict):
         await handlers.approve(ports, admin, asset.asset_id)
-    asset = await handlers.submit_version(ports, admin, asset.asset_id, draft(acc))
+    asset, _ = await handlers.edit_asset(ports, admin, asset.asset_id, draft(acc))
     assert (asset.state, asset.version) == (AssetState.PENDING_APPROVAL, 2)
     rejected, outgoing = await handlers.reject(ports, admin, asset.asset_id, reason="off brand", discard=True)
     assert rejected.state is AssetState.DISCARDED
@@ -154,7 +154,7 @@ async def test_regeneration_and_a_new_version_return_to_pending() -> None:
 async def test_read_model_updates_the_asset_aggregate_and_retry_needs_a_failed_post() -> None:
     ports = fake_ports()
     admin = await workspace(ports)
-    asset = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
+    asset, _ = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
     asset, _ = await handlers.approve(ports, admin, asset.asset_id)
     post_id = post_id_for(asset.asset_id, "t0")
     with pytest.raises(Conflict) as info:
@@ -185,7 +185,7 @@ async def test_read_model_updates_the_asset_aggregate_and_retry_needs_a_failed_p
 async def test_retry_of_a_failed_post_is_a_command() -> None:
     ports = fake_ports()
     admin = await workspace(ports)
-    asset = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
+    asset, _ = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
     asset, _ = await handlers.approve(ports, admin, asset.asset_id)
     post_id = post_id_for(asset.asset_id, "t0")
     post = await ports.posts.get_any(post_id)
@@ -205,7 +205,7 @@ async def test_soft_delete_restore_and_purge_after_30_days() -> None:
     clock = FakeClock()
     ports = fake_ports(clock)
     admin = await workspace(ports)
-    asset = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
+    asset, _ = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
     result = await handlers.bulk_delete(ports, admin, [asset.asset_id, "asset_missing"])
     assert result.succeeded == [asset.asset_id]
     assert result.failed["asset_missing"][0] == "not_found"

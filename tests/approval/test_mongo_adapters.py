@@ -9,11 +9,19 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from approval import handlers
-from approval.adapters.mongo import MongoAccounts, MongoApiKeys, MongoAssets, MongoPosts, MongoWorkspaces
+from approval.adapters.mongo import (
+    MongoAccounts,
+    MongoApiKeys,
+    MongoAssets,
+    MongoPolicies,
+    MongoPosts,
+    MongoSlots,
+    MongoWorkspaces,
+)
 from approval.domain import PostStatus
 from approval.handlers import Ports
 from shared.mongo import Document
-from tests.approval.fakes import FakeClock, FakeVault
+from tests.approval.fakes import FakeClock, FakeMediaProbe, FakeVault
 from tests.approval.test_handlers import account, draft, workspace
 
 pytestmark = pytest.mark.integration
@@ -28,6 +36,9 @@ def mongo_ports(db: AsyncDatabase[Document], clock: FakeClock) -> Ports:
         posts=MongoPosts(db),
         vault=FakeVault(),
         clock=clock,
+        policies=MongoPolicies(db),
+        slots=MongoSlots(db),
+        media=FakeMediaProbe(),
     )
 
 
@@ -35,7 +46,7 @@ async def test_outbox_holds_events_until_published_and_local_times_survive(db: A
     clock = FakeClock()
     ports = mongo_ports(db, clock)
     admin = await workspace(ports)
-    asset = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
+    asset, _ = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
     approved, outgoing = await handlers.approve(ports, admin, asset.asset_id)
     assert approved.schedule.local_time is not None
     assert approved.schedule.local_time.tzinfo is None
@@ -53,7 +64,7 @@ async def test_outbox_holds_events_until_published_and_local_times_survive(db: A
 async def test_concurrent_decisions_one_wins(db: AsyncDatabase[Document]) -> None:
     ports = mongo_ports(db, FakeClock())
     admin = await workspace(ports)
-    asset = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
+    asset, _ = await handlers.create_asset(ports, admin, draft(await account(ports, admin)))
     stale = await handlers.get_asset(ports, admin, asset.asset_id)
     await handlers.reject(ports, admin, asset.asset_id, reason="no")
     ports.clock.advance(seconds=1)  # type: ignore[attr-defined]
@@ -66,8 +77,8 @@ async def test_purge_removes_only_long_deleted_assets(db: AsyncDatabase[Document
     ports = mongo_ports(db, clock)
     admin = await workspace(ports)
     acc = await account(ports, admin)
-    old = await handlers.create_asset(ports, admin, draft(acc))
-    young = await handlers.create_asset(ports, admin, draft(acc))
+    old, _ = await handlers.create_asset(ports, admin, draft(acc))
+    young, _ = await handlers.create_asset(ports, admin, draft(acc))
     await handlers.bulk_delete(ports, admin, [old.asset_id])
     clock.advance(days=20)
     await handlers.bulk_delete(ports, admin, [young.asset_id])

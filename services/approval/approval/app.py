@@ -5,11 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
 from fastapi import FastAPI
 
 from approval import handlers
 from approval.adapters.clock import SystemClock
-from approval.adapters.mongo import INDEXES, MongoAccounts, MongoApiKeys, MongoAssets, MongoPosts, MongoWorkspaces
+from approval.adapters.media_probe import HttpMediaProbe
+from approval.adapters.mongo import (
+    INDEXES,
+    MongoAccounts,
+    MongoApiKeys,
+    MongoAssets,
+    MongoPolicies,
+    MongoPosts,
+    MongoSlots,
+    MongoWorkspaces,
+)
 from approval.entrypoints import consumers, http
 from approval.entrypoints.outbox import Emitter, every
 from approval.handlers import Ports
@@ -22,6 +33,7 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
     infra = build_infrastructure(settings)
     infra.indexes.extend(INDEXES)
     db = infra.db
+    media_client = httpx.AsyncClient(timeout=settings.media_probe.timeout_seconds)
     ports = Ports(
         workspaces=MongoWorkspaces(db),
         keys=MongoApiKeys(db),
@@ -32,6 +44,9 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
             infra.mongo[settings.credentials.database], build_cipher(settings.credentials)
         ),
         clock=SystemClock(),
+        policies=MongoPolicies(db),
+        slots=MongoSlots(db),
+        media=HttpMediaProbe(media_client, settings.media_probe) if settings.media_probe.enabled else None,
     )
     emit = Emitter(infra.bus, ports.assets, ports.clock)
     consumers.register(infra, ports)
@@ -51,6 +66,7 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await media_client.aclose()
 
     infra.on_started.append(start_jobs)
     infra.on_stopping.append(stop_jobs)
@@ -58,7 +74,7 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
     app = build_app(
         infra,
         title="socialpub approval",
-        routers=[http.build_router(ports, emit, settings.bootstrap_token)],
+        routers=[http.build_router(ports, emit, settings)],
     )
     http.install_error_handlers(app)
     return app

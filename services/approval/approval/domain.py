@@ -1,7 +1,7 @@
 """Pure rules of the approval service: no I/O, no clock reads (time comes in as an argument).
 
 - roles and what each may do,
-- the asset state machine,
+- the asset state machine (drafts, approval, versions),
 - validation of an asset's targets against their platforms' limits (PLATFORMS.md),
 - when a local publish time becomes a UTC instant,
 - the post read model: how each post event moves a post, never backwards,
@@ -105,6 +105,7 @@ def role_allows(role: Role, needed: Role) -> bool:
 
 
 class AssetState(StrEnum):
+    DRAFT = "draft"  # editable, not on the approval queue, never published
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -118,10 +119,17 @@ class AssetAction(StrEnum):
     DISCARD = "discard"
     REQUEST_REGENERATION = "request_regeneration"
     SUBMIT_VERSION = "submit_version"
+    EDIT_DRAFT = "edit_draft"
+    SUBMIT = "submit"
+    RETURN_TO_DRAFT = "return_to_draft"
 
 
-# A table, so later states (drafts, autopilot) are new rows, not new branches.
+# A table, so new states are new rows, not new branches.
 TRANSITIONS: Mapping[tuple[AssetState, AssetAction], AssetState] = {
+    (AssetState.DRAFT, AssetAction.EDIT_DRAFT): AssetState.DRAFT,
+    (AssetState.DRAFT, AssetAction.SUBMIT): AssetState.PENDING_APPROVAL,
+    (AssetState.DRAFT, AssetAction.DISCARD): AssetState.DISCARDED,
+    (AssetState.PENDING_APPROVAL, AssetAction.RETURN_TO_DRAFT): AssetState.DRAFT,
     (AssetState.PENDING_APPROVAL, AssetAction.APPROVE): AssetState.APPROVED,
     (AssetState.PENDING_APPROVAL, AssetAction.REJECT): AssetState.REJECTED,
     (AssetState.PENDING_APPROVAL, AssetAction.DISCARD): AssetState.DISCARDED,
@@ -141,6 +149,22 @@ def transition(state: AssetState, action: AssetAction) -> AssetState:
             f"cannot {action.value.replace('_', ' ')} an asset that is {state.value}; allowed: {', '.join(allowed)}",
             code="invalid_transition",
         ) from None
+
+
+class PendingEdits(StrEnum):
+    """What editing content that waits for approval does (a workspace setting)."""
+
+    NEW_VERSION = "new_version"  # stays on the approval queue as the next version
+    BACK_TO_DRAFT = "back_to_draft"  # leaves the queue until it is submitted again
+
+
+def edit_action(state: AssetState, preference: PendingEdits) -> AssetAction:
+    """The transition an edit of the content means in `state`."""
+    if state is AssetState.DRAFT:
+        return AssetAction.EDIT_DRAFT
+    if state is AssetState.PENDING_APPROVAL and preference is PendingEdits.BACK_TO_DRAFT:
+        return AssetAction.RETURN_TO_DRAFT
+    return AssetAction.SUBMIT_VERSION
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,6 +228,7 @@ class PlatformRules:
     carousel_items: tuple[int, int] = (2, 10)
     post_images_max: int = 10
     image_max_bytes: int | None = None
+    image_mime_types: frozenset[str] | None = None  # None: any image type
     image_aspect: tuple[float, float] | None = None  # width / height, inclusive
     video_seconds: Mapping[PostFormat, tuple[float, float]] = field(default_factory=dict)
     video_max_bytes: int | None = None
@@ -222,6 +247,7 @@ PLATFORM_RULES: Mapping[Platform, PlatformRules] = {
         hashtags_max=30,
         mentions_max=20,
         image_max_bytes=8 * MB,
+        image_mime_types=frozenset({"image/jpeg"}),
         image_aspect=(4 / 5, 1.91),
         video_seconds={_F.REEL: (3, 15 * 60), _F.STORY: (3, 60)},
         video_max_bytes=300 * MB,
@@ -394,6 +420,9 @@ def _media_item_problems(fmt: PostFormat, rules: PlatformRules, media: Sequence[
         if item.type == "image":
             if rules.image_max_bytes and item.size_bytes and item.size_bytes > rules.image_max_bytes:
                 yield "image_too_large", f"{label} is {item.size_bytes} bytes, the limit is {rules.image_max_bytes}"
+            if rules.image_mime_types and item.mime_type and item.mime_type not in rules.image_mime_types:
+                allowed = ", ".join(sorted(rules.image_mime_types))
+                yield "image_format", f"{label} is {item.mime_type}, allowed {allowed}"
             if rules.image_aspect and item.width and item.height:
                 low_a, high_a = rules.image_aspect
                 ratio = item.width / item.height
@@ -679,6 +708,7 @@ class Workspace(BaseModel):
     name: str
     timezone: str = "UTC"
     publishing_enabled: bool = False
+    pending_edits: PendingEdits = PendingEdits.NEW_VERSION
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -722,6 +752,21 @@ class AssetHistoryEntry(BaseModel):
     note: str | None = None
 
 
+class AssetVersion(BaseModel):
+    """The content as one save left it: the asset's version history is a list of these."""
+
+    version: int
+    state: AssetState
+    saved_at: AwareDatetime
+    saved_by: str | None = None
+    caption: str
+    media: list[MediaRef]
+    targets: list[TargetSpec]
+    schedule: Schedule
+    campaign: str | None = None
+    source: str | None = None
+
+
 class Asset(BaseModel):
     asset_id: str
     workspace_id: str
@@ -743,11 +788,31 @@ class Asset(BaseModel):
     feedback: str | None = None
     deleted_at: AwareDatetime | None = None
     history: list[AssetHistoryEntry] = Field(default_factory=list)
+    versions: list[AssetVersion] = Field(default_factory=list)
+    approved_by_policies: list[str] = Field(default_factory=list, description="Autopilot policies that approved it")
+    pending_reason: str | None = None  # why an autopilot policy left it for a person
     # post_id -> status, kept up to date by the read model so the board needs no join
     post_statuses: dict[str, PostStatus] = Field(default_factory=dict)
 
     def record(self, action: str, by: str | None, at: datetime, note: str | None = None) -> None:
         self.history.append(AssetHistoryEntry(at=at, action=action, by=by, version=self.version, note=note))
+
+    def snapshot(self, by: str | None, at: datetime) -> None:
+        """Keep the content of this version for the version history."""
+        self.versions.append(
+            AssetVersion(
+                version=self.version,
+                state=self.state,
+                saved_at=at,
+                saved_by=by,
+                caption=self.caption,
+                media=list(self.media),
+                targets=list(self.targets),
+                schedule=self.schedule,
+                campaign=self.campaign,
+                source=self.source,
+            )
+        )
 
 
 def asset_aggregate(asset: Asset) -> AggregateStatus | None:

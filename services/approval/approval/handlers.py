@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from approval import domain
+from approval import autopilot, domain, slots
+from approval.autopilot import ApprovalPolicy, PolicyChange, PolicyRules, PolicyScope
 from approval.domain import (
     Account,
     ApiKey,
     Asset,
     AssetAction,
     AssetState,
+    AssetVersion,
     Conflict,
     Forbidden,
     InvalidContent,
     NotFound,
+    PendingEdits,
     PostStatus,
     PostView,
     Role,
@@ -29,6 +33,8 @@ from approval.domain import (
     Violation,
     Workspace,
 )
+from approval.media import MediaProbeError, claim_mismatches
+from approval.media import measured as media_facts
 from approval.ports import (
     AccountRepository,
     ApiKeyRepository,
@@ -36,12 +42,17 @@ from approval.ports import (
     AssetRepository,
     Clock,
     CredentialVault,
+    MediaProbe,
     Outgoing,
     Page,
+    PolicyRepository,
     PostQuery,
     PostRepository,
+    SlotQuery,
+    SlotRepository,
     WorkspaceRepository,
 )
+from approval.slots import Slot
 from shared import topics
 from shared.credentials import OAuthTokens
 from shared.events import (
@@ -54,6 +65,7 @@ from shared.events import (
     MediaRef,
     Platform,
     PostCancelRequested,
+    PostFormat,
     PostRescheduleRequested,
     PostRetryRequested,
     RegenerationRequested,
@@ -79,6 +91,9 @@ class Ports:
     posts: PostRepository
     vault: CredentialVault
     clock: Clock
+    policies: PolicyRepository
+    slots: SlotRepository
+    media: MediaProbe | None  # None: media is not probed (metadata is trusted)
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,7 @@ async def update_workspace(
     name: str | None = None,
     timezone: str | None = None,
     publishing_enabled: bool | None = None,
+    pending_edits: PendingEdits | None = None,
 ) -> Workspace:
     principal.require(Role.ADMIN)
     workspace = await get_workspace(ports, principal)
@@ -171,7 +187,12 @@ async def update_workspace(
         raise InvalidContent(why, code="invalid_timezone", violations=[Violation("invalid_timezone", why)])
     changes: dict[str, Any] = {
         k: v
-        for k, v in {"name": name, "timezone": timezone, "publishing_enabled": publishing_enabled}.items()
+        for k, v in {
+            "name": name,
+            "timezone": timezone,
+            "publishing_enabled": publishing_enabled,
+            "pending_edits": pending_edits,
+        }.items()
         if v is not None
     }
     updated = workspace.model_copy(update={**changes, "updated_at": ports.clock.now()})
@@ -220,6 +241,7 @@ def _status_changed(
         status=account.status,
         previous_status=previous,
         reason=reason,
+        scopes=account.scopes,
     )
     return Outgoing(topics.ACCOUNTS_STATUS_CHANGED, event, account.account_id)
 
@@ -353,14 +375,15 @@ async def apply_account_status(ports: Ports, event: AccountStatusChanged) -> boo
         return False
     if event.occurred_at <= account.status_changed_at:
         return False
-    account = account.model_copy(
-        update={
-            "status": event.status,
-            "status_reason": event.reason,
-            "status_changed_at": event.occurred_at,
-            "updated_at": ports.clock.now(),
-        }
-    )
+    update: dict[str, Any] = {
+        "status": event.status,
+        "status_reason": event.reason,
+        "status_changed_at": event.occurred_at,
+        "updated_at": ports.clock.now(),
+    }
+    if event.scopes is not None:  # a report that names the grant (a reconnect, a refresh) updates it
+        update["scopes"] = event.scopes
+    account = account.model_copy(update=update)
     await ports.accounts.save(account)
     return True
 
@@ -388,9 +411,15 @@ async def _account_facts(ports: Ports, workspace_id: str, targets: Sequence[Targ
     return found
 
 
-async def _validate(ports: Ports, workspace_id: str, draft: AssetDraft) -> dict[str, Account]:
+async def _checked(ports: Ports, workspace_id: str, draft: AssetDraft) -> tuple[AssetDraft, dict[str, Account]]:
+    """The draft with its media measured (when probing is on), after checking it against the
+    platform limits; InvalidContent naming each target and rule otherwise."""
     accounts = await _account_facts(ports, workspace_id, draft.targets)
-    problems = domain.validate_asset(
+    problems: list[Violation] = []
+    if ports.media is not None:
+        media, problems = await _measure(ports.media, draft)
+        draft = replace(draft, media=media)
+    problems += domain.validate_asset(
         caption=draft.caption,
         media=draft.media,
         targets=draft.targets,
@@ -401,29 +430,69 @@ async def _validate(ports: Ports, workspace_id: str, draft: AssetDraft) -> dict[
         first = problems[0].message
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise InvalidContent(f"{first}{more}", violations=problems)
-    return accounts
+    return draft, accounts
 
 
-async def create_asset(ports: Ports, principal: Principal, draft: AssetDraft) -> Asset:
+async def _measure(probe: MediaProbe, draft: AssetDraft) -> tuple[list[MediaRef], list[Violation]]:
+    """Each media file as it really is, and every way it contradicts its metadata, once per target
+    (every target publishes every file)."""
+    results = await asyncio.gather(*(probe.probe(m) for m in draft.media), return_exceptions=True)
+    measured: list[MediaRef] = []
+    problems: list[tuple[str, str]] = []
+    for index, (claimed, result) in enumerate(zip(draft.media, results, strict=True)):
+        label = f"media[{index}] ({claimed.url})"
+        if isinstance(result, MediaProbeError):
+            problems.append((result.rule, f"{label} {result.reason}"))
+            measured.append(claimed)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            problems.extend((rule, f"{label} {message}") for rule, message in claim_mismatches(claimed, result))
+            measured.append(media_facts(claimed, result))
+    violations = [
+        Violation(rule, f"target {t.target_id}: {message}", t.target_id)
+        for rule, message in problems
+        for t in draft.targets
+    ]
+    return measured, violations
+
+
+def _content(draft: AssetDraft) -> dict[str, Any]:
+    return {
+        "caption": draft.caption,
+        "media": draft.media,
+        "targets": draft.targets,
+        "schedule": draft.schedule,
+        "campaign": draft.campaign,
+    }
+
+
+async def create_asset(
+    ports: Ports, principal: Principal, draft: AssetDraft, *, as_draft: bool = False
+) -> tuple[Asset, list[Outgoing]]:
+    """New content: a draft (saved as it is, checked when submitted) or content for approval,
+    which an autopilot policy may approve at once."""
     principal.require(Role.EDITOR)
-    await _validate(ports, principal.workspace_id, draft)
+    accounts: dict[str, Account] = {}
+    if not as_draft:
+        draft, accounts = await _checked(ports, principal.workspace_id, draft)
     now = ports.clock.now()
     asset = Asset(
         asset_id=_new_id("asset"),
         workspace_id=principal.workspace_id,
-        caption=draft.caption,
-        media=draft.media,
-        targets=draft.targets,
-        schedule=draft.schedule,
-        campaign=draft.campaign,
+        state=AssetState.DRAFT if as_draft else AssetState.PENDING_APPROVAL,
         source=draft.source,
         created_by=principal.key_id,
         created_at=now,
         updated_at=now,
+        **_content(draft),
     )
     asset.record("created", principal.key_id, now)
+    asset.snapshot(principal.key_id, now)
     await ports.assets.add(asset)
-    return asset
+    if as_draft:
+        return asset, []
+    return await _autopilot(ports, asset, accounts)
 
 
 async def get_asset(ports: Ports, principal: Principal, asset_id: str, *, deleted_ok: bool = False) -> Asset:
@@ -449,34 +518,72 @@ def _check_version(asset: Asset, expected_version: int | None) -> None:
         )
 
 
-async def submit_version(
+_EDIT_RECORDS = {
+    AssetAction.EDIT_DRAFT: "edited",
+    AssetAction.RETURN_TO_DRAFT: "returned_to_draft",
+    AssetAction.SUBMIT_VERSION: "new_version",
+}
+
+
+async def edit_asset(
     ports: Ports, principal: Principal, asset_id: str, draft: AssetDraft, expected_version: int | None = None
-) -> Asset:
-    """A new version (after feedback, or a correction) goes back to pending approval."""
+) -> tuple[Asset, list[Outgoing]]:
+    """New content for an asset, as its next version. A draft stays a draft; content sent back
+    for regeneration returns to the queue; pending content either stays on the queue or goes back
+    to draft, as the workspace prefers (`pending_edits`)."""
     principal.require(Role.EDITOR)
     asset = await get_asset(ports, principal, asset_id)
     _check_version(asset, expected_version)
-    state = domain.transition(asset.state, AssetAction.SUBMIT_VERSION)
-    await _validate(ports, principal.workspace_id, draft)
+    return await _edit(ports, principal, asset, draft)
+
+
+async def _edit(ports: Ports, principal: Principal, asset: Asset, draft: AssetDraft) -> tuple[Asset, list[Outgoing]]:
+    workspace = await get_workspace(ports, principal)
+    action = domain.edit_action(asset.state, workspace.pending_edits)
+    state = domain.transition(asset.state, action)
+    accounts: dict[str, Account] = {}
+    if state is AssetState.PENDING_APPROVAL:
+        draft, accounts = await _checked(ports, principal.workspace_id, draft)
     before, now = asset.updated_at, ports.clock.now()
     asset = asset.model_copy(
         update={
+            **_content(draft),
             "version": asset.version + 1,
             "state": state,
-            "caption": draft.caption,
-            "media": draft.media,
-            "targets": draft.targets,
-            "schedule": draft.schedule,
-            "campaign": draft.campaign,
             "source": draft.source or asset.source,
             "updated_at": now,
             "feedback": None,
+            "pending_reason": None,
         },
         deep=True,
     )
-    asset.record("new_version", principal.key_id, now)
+    asset.record(_EDIT_RECORDS[action], principal.key_id, now)
+    asset.snapshot(principal.key_id, now)
     await _save(ports, asset, before)
-    return asset
+    if state is not AssetState.PENDING_APPROVAL:
+        return asset, []
+    return await _autopilot(ports, asset, accounts)
+
+
+async def submit(
+    ports: Ports, principal: Principal, asset_id: str, expected_version: int | None = None
+) -> tuple[Asset, list[Outgoing]]:
+    """A draft goes on the approval queue, after the same checks as new content."""
+    principal.require(Role.EDITOR)
+    asset = await get_asset(ports, principal, asset_id)
+    _check_version(asset, expected_version)
+    state = domain.transition(asset.state, AssetAction.SUBMIT)
+    content = AssetDraft(asset.caption, asset.media, asset.targets, asset.schedule, asset.campaign, asset.source)
+    content, accounts = await _checked(ports, principal.workspace_id, content)
+    before, now = asset.updated_at, ports.clock.now()
+    asset = asset.model_copy(update={"state": state, "media": content.media, "updated_at": now}, deep=True)
+    asset.record("submitted", principal.key_id, now)
+    await _save(ports, asset, before)
+    return await _autopilot(ports, asset, accounts)
+
+
+async def versions(ports: Ports, principal: Principal, asset_id: str) -> list[AssetVersion]:
+    return (await get_asset(ports, principal, asset_id)).versions
 
 
 async def approve(
@@ -491,15 +598,31 @@ async def approve(
     workspace = await get_workspace(ports, principal)
     asset = await get_asset(ports, principal, asset_id)
     _check_version(asset, expected_version)
-    state = domain.transition(asset.state, AssetAction.APPROVE)
+    domain.transition(asset.state, AssetAction.APPROVE)
     if not workspace.publishing_enabled:
         raise Conflict(
             "publishing is not switched on for this workspace; an admin must enable it first",
             code="publishing_disabled",
         )
     chosen = domain.select_targets(asset.targets, deselect)
-    draft = AssetDraft(asset.caption, asset.media, chosen, asset.schedule, asset.campaign)
-    accounts = await _validate(ports, principal.workspace_id, draft)  # again: accounts or limits may have changed
+    content = AssetDraft(asset.caption, asset.media, chosen, asset.schedule, asset.campaign)
+    # Again: accounts, limits or the files behind the URLs may have changed since submission.
+    content, accounts = await _checked(ports, principal.workspace_id, content)
+    return await _approve(ports, asset, content, accounts, by=principal.key_id, deselect=deselect)
+
+
+async def _approve(
+    ports: Ports,
+    asset: Asset,
+    content: AssetDraft,
+    accounts: dict[str, Account],
+    *,
+    by: str,
+    deselect: Sequence[str] = (),
+    policies: Sequence[str] = (),
+) -> tuple[Asset, list[Outgoing]]:
+    """Approve checked content (a person's decision, or the autopilot policies named)."""
+    state = domain.transition(asset.state, AssetAction.APPROVE)
     now = ports.clock.now()
     targets = [
         Target(
@@ -511,7 +634,7 @@ async def approve(
             options=t.options,
             timezone=accounts[t.account_id].timezone,
         )
-        for t in chosen
+        for t in content.targets
     ]
     event = AssetApproved(
         producer=PRODUCER,
@@ -520,11 +643,14 @@ async def approve(
         asset_id=asset.asset_id,
         version=asset.version,
         caption=asset.caption,
-        media=asset.media,
+        media=content.media,
         targets=targets,
         schedule=asset.schedule,
         campaign=asset.campaign,
-        approved_by=principal.key_id,
+        approved_by=by,
+        auto_approved=bool(policies),
+        approval_policy=", ".join(policies) or None,
+        approval_policies=list(policies),
     )
     # The board shows the posts at once, with their planned time, until the scheduler confirms.
     posts = [
@@ -546,18 +672,74 @@ async def approve(
     asset = asset.model_copy(
         update={
             "state": state,
+            "media": content.media,
             "deselected": list(deselect),
-            "decided_by": principal.key_id,
+            "decided_by": by,
             "decided_at": now,
             "updated_at": now,
+            "approved_by_policies": list(policies),
+            "pending_reason": None,
             "post_statuses": {p.post_id: PostStatus.PENDING for p in posts},
         },
         deep=True,
     )
-    asset.record("approved", principal.key_id, now, note=f"deselected: {', '.join(deselect)}" if deselect else None)
+    notes = [
+        f"deselected: {', '.join(deselect)}" if deselect else "",
+        f"by policy {', '.join(policies)}" if policies else "",
+    ]
+    asset.record("approved", by, now, note="; ".join(n for n in notes if n) or None)
     outgoing = [Outgoing(topics.ASSETS_APPROVED, event, asset.asset_id, outbox_of=asset.asset_id)]
     await _save(ports, asset, before, outgoing)
     return asset, outgoing
+
+
+AUTOPILOT = "autopilot"
+
+
+async def _autopilot(ports: Ports, asset: Asset, accounts: dict[str, Account]) -> tuple[Asset, list[Outgoing]]:
+    """Approve checked, pending content when the approval policies allow it; otherwise leave it
+    for a person, with the reason on the asset when a policy would have approved it."""
+    ids = autopilot.applicable_policy_ids(asset.campaign, [t.account_id for t in asset.targets])
+    policies = {p.policy_id: p for p in await ports.policies.get_many(asset.workspace_id, ids)}
+    decision = autopilot.decide(
+        source=asset.source,
+        campaign=asset.campaign,
+        targets=[(t, accounts[t.account_id].platform) for t in asset.targets],
+        policies=policies,
+    )
+    if not decision.approves and decision.reason is None:
+        return asset, []
+    workspace = await ports.workspaces.get(asset.workspace_id)
+    reason = decision.reason
+    if reason is None and (workspace is None or not workspace.publishing_enabled):
+        reason = "publishing is not switched on for this workspace"
+    claimed: list[str] = []
+    day = domain.local_time(ports.clock.now(), workspace.timezone if workspace else "UTC").date()
+    for pid in decision.policies if reason is None else ():
+        cap = policies[pid].daily_cap
+        if cap is not None and not await ports.policies.claim_daily(asset.workspace_id, pid, day, cap):
+            reason = f"policy {pid} reached its daily cap of {cap} auto-approvals"
+            break
+        if cap is not None:
+            claimed.append(pid)
+    if reason is None:
+        content = AssetDraft(asset.caption, asset.media, asset.targets, asset.schedule, asset.campaign)
+        try:
+            return await _approve(ports, asset, content, accounts, by=AUTOPILOT, policies=decision.policies)
+        except BaseException:
+            await _release(ports, asset.workspace_id, claimed, day)
+            raise
+    await _release(ports, asset.workspace_id, claimed, day)  # what was counted before a cap refused
+    before, now = asset.updated_at, ports.clock.now()
+    asset = asset.model_copy(update={"pending_reason": reason, "updated_at": now}, deep=True)
+    asset.record("autopilot_declined", AUTOPILOT, now, note=reason)
+    await _save(ports, asset, before)
+    return asset, []
+
+
+async def _release(ports: Ports, workspace_id: str, policy_ids: Sequence[str], day: date) -> None:
+    for pid in policy_ids:
+        await ports.policies.release_daily(workspace_id, pid, day)
 
 
 async def reject(
@@ -883,3 +1065,165 @@ async def calendar(
         order="asc",
     )
     return workspace, await ports.posts.search(principal.workspace_id, ranged, page)
+
+
+# ------------------------------------------------------------------------------------------------
+# Approval policies (autopilot)
+
+
+async def list_policies(ports: Ports, principal: Principal, page: Page) -> list[ApprovalPolicy]:
+    return await ports.policies.search(principal.workspace_id, page)
+
+
+async def set_policy(
+    ports: Ports, principal: Principal, *, scope: PolicyScope, scope_id: str | None, rules: PolicyRules
+) -> ApprovalPolicy:
+    """Create or replace the policy of a scope. Admins only; every change is kept in the audit trail."""
+    principal.require(Role.ADMIN)
+    if (scope is PolicyScope.WORKSPACE) != (scope_id is None):
+        why = "a workspace policy takes no scope_id; account and campaign policies need one"
+        raise InvalidContent(why, code="invalid_request", violations=[Violation("scope_id", why)])
+    if scope is PolicyScope.ACCOUNT:
+        await get_account(ports, principal, str(scope_id))
+    now = ports.clock.now()
+    policy = ApprovalPolicy(
+        **rules.model_dump(),
+        workspace_id=principal.workspace_id,
+        scope=scope,
+        scope_id=scope_id,
+        updated_at=now,
+        updated_by=principal.key_id,
+    )
+    previous = await ports.policies.get_many(principal.workspace_id, [policy.policy_id])
+    fields = set(PolicyRules.model_fields)
+    change = PolicyChange(
+        change_id=_new_id("chg"),
+        workspace_id=principal.workspace_id,
+        policy_id=policy.policy_id,
+        at=now,
+        by=principal.key_id,
+        before=previous[0].model_dump(mode="json", include=fields) if previous else None,
+        after=policy.model_dump(mode="json", include=fields),
+    )
+    # The record first: a change never takes effect unrecorded.
+    await ports.policies.add_change(change)
+    await ports.policies.save(policy)
+    log.info("approval policy changed", workspace_id=principal.workspace_id, policy_id=policy.policy_id)
+    return policy
+
+
+async def policy_changes(ports: Ports, principal: Principal, page: Page) -> list[PolicyChange]:
+    principal.require(Role.ADMIN)
+    return await ports.policies.changes(principal.workspace_id, page)
+
+
+# ------------------------------------------------------------------------------------------------
+# Content plan slots
+
+
+async def create_slot(
+    ports: Ports, principal: Principal, *, account_id: str, at: datetime, fmt: PostFormat, brief: str
+) -> Slot:
+    principal.require(Role.EDITOR)
+    account = await get_account(ports, principal, account_id)
+    slots.check_format(account.platform, fmt)
+    now = ports.clock.now()
+    slot = Slot(
+        slot_id=_new_id("slot"),
+        workspace_id=principal.workspace_id,
+        account_id=account_id,
+        at=at,
+        format=fmt,
+        brief=brief,
+        created_at=now,
+        created_by=principal.key_id,
+        updated_at=now,
+    )
+    await ports.slots.add(slot)
+    return slot
+
+
+async def get_slot(ports: Ports, principal: Principal, slot_id: str) -> Slot:
+    slot = await ports.slots.get(principal.workspace_id, slot_id)
+    if slot is None:
+        raise NotFound(f"slot {slot_id} not found")
+    return slot
+
+
+async def list_slots(ports: Ports, principal: Principal, query: SlotQuery, page: Page) -> list[Slot]:
+    return await ports.slots.search(principal.workspace_id, query, page)
+
+
+async def slot_gaps(ports: Ports, principal: Principal, horizon: timedelta, page: Page) -> list[Slot]:
+    """Empty slots due within `horizon`: planned posts that still have no content."""
+    now = ports.clock.now()
+    return await ports.slots.search(
+        principal.workspace_id, SlotQuery(start=now, end=now + horizon, empty_only=True), page
+    )
+
+
+async def _save_slot(ports: Ports, slot: Slot, before: datetime) -> None:
+    if not await ports.slots.save(slot, expected_updated_at=before):
+        raise Conflict(f"slot {slot.slot_id} was changed by someone else; reload and try again")
+
+
+async def update_slot(
+    ports: Ports,
+    principal: Principal,
+    slot_id: str,
+    *,
+    at: datetime | None,
+    fmt: PostFormat | None,
+    brief: str | None,
+) -> tuple[Slot, list[Outgoing]]:
+    """Move a slot, change its format or brief. A filled slot's asset follows (as an edit of the
+    asset), so a format its content cannot take is refused too."""
+    principal.require(Role.EDITOR)
+    slot = await get_slot(ports, principal, slot_id)
+    if fmt is not None:
+        account = await get_account(ports, principal, slot.account_id)
+        slots.check_format(account.platform, fmt, slot_id=slot_id)
+    changes = {k: v for k, v in {"at": at, "format": fmt, "brief": brief}.items() if v is not None}
+    before = slot.updated_at
+    slot = slot.model_copy(update={**changes, "updated_at": ports.clock.now()})
+    outgoing: list[Outgoing] = []
+    if slot.asset_id is not None and (at is not None or fmt is not None):
+        asset = await get_asset(ports, principal, slot.asset_id)
+        _, outgoing = await _edit(ports, principal, asset, _filled(asset, slot)[1])
+    await _save_slot(ports, slot, before)
+    return slot, outgoing
+
+
+def _filled(asset: Asset, slot: Slot) -> tuple[str, AssetDraft]:
+    target_id, targets = slots.filled_targets(asset.targets, slot)
+    content = AssetDraft(asset.caption, asset.media, targets, Schedule(at_utc=slot.at), asset.campaign, asset.source)
+    return target_id, content
+
+
+async def fill_slot(
+    ports: Ports, principal: Principal, slot_id: str, asset_id: str
+) -> tuple[Slot, Asset, list[Outgoing]]:
+    """Put an asset in a slot: its target for the slot's account takes the slot's format and the
+    asset is scheduled at the slot's time (an edit of the asset, checked like any other)."""
+    principal.require(Role.EDITOR)
+    slot = await get_slot(ports, principal, slot_id)
+    if slot.asset_id is not None:
+        raise Conflict(f"slot {slot_id} is already filled by asset {slot.asset_id}", code="slot_filled")
+    asset = await get_asset(ports, principal, asset_id)
+    target_id, content = _filled(asset, slot)
+    before = slot.updated_at
+    slot = slot.model_copy(update={"asset_id": asset_id, "target_id": target_id, "updated_at": ports.clock.now()})
+    await _save_slot(ports, slot, before)  # claim the slot first, so two assets never both fill it
+    try:
+        asset, outgoing = await _edit(ports, principal, asset, content)
+    except BaseException:
+        empty = slot.model_copy(update={"asset_id": None, "target_id": None, "updated_at": ports.clock.now()})
+        await ports.slots.save(empty, expected_updated_at=slot.updated_at)
+        raise
+    return slot, asset, outgoing
+
+
+async def delete_slot(ports: Ports, principal: Principal, slot_id: str) -> None:
+    principal.require(Role.EDITOR)
+    if not await ports.slots.delete(principal.workspace_id, slot_id):
+        raise NotFound(f"slot {slot_id} not found")

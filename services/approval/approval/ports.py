@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Protocol
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
+from approval.autopilot import ApprovalPolicy, PolicyChange
 from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
+from approval.media import ProbedMedia
+from approval.slots import Slot
 from shared.credentials import OAuthTokens
-from shared.events import AccountStatus, Event, Platform
+from shared.events import AccountStatus, Event, MediaRef, Platform
 
 
 class Clock(Protocol):
@@ -37,7 +40,7 @@ SortOrder = Literal["asc", "desc"]
 
 @dataclass(frozen=True)
 class AssetQuery:
-    state: AssetState | None = None
+    state: AssetState | None = None  # None: every state but drafts (they are not on the board)
     campaign: str | None = None
     deleted: bool = False
     sort: Literal["created_at", "updated_at"] = "created_at"
@@ -113,6 +116,52 @@ class PostRepository(Protocol):
 
 class CredentialVault(Protocol):
     async def save(
-        self, *, account_id: str, workspace_id: str, platform: str, tokens: OAuthTokens, status: AccountStatus
+        self,
+        *,
+        account_id: str,
+        workspace_id: str,
+        platform: str,
+        tokens: OAuthTokens,
+        status: AccountStatus = AccountStatus.ACTIVE,
+        external_id: str | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> int: ...
     async def mark_status(self, account_id: str, status: AccountStatus) -> None: ...
+
+
+class PolicyRepository(Protocol):
+    async def get_many(self, workspace_id: str, policy_ids: Sequence[str]) -> list[ApprovalPolicy]: ...
+    async def search(self, workspace_id: str, page: Page) -> list[ApprovalPolicy]: ...
+    async def save(self, policy: ApprovalPolicy) -> None: ...
+    async def add_change(self, change: PolicyChange) -> None: ...
+    async def changes(self, workspace_id: str, page: Page) -> list[PolicyChange]: ...
+    async def claim_daily(self, workspace_id: str, policy_id: str, day: date, cap: int) -> bool:
+        """Count one auto-approval against the policy's cap for `day`; False when the cap is reached."""
+        ...
+
+    async def release_daily(self, workspace_id: str, policy_id: str, day: date) -> None: ...
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    account_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    empty_only: bool = False
+
+
+class SlotRepository(Protocol):
+    async def add(self, slot: Slot) -> None: ...
+    async def get(self, workspace_id: str, slot_id: str) -> Slot | None: ...
+    async def search(self, workspace_id: str, query: SlotQuery, page: Page) -> list[Slot]: ...
+    async def save(self, slot: Slot, *, expected_updated_at: datetime) -> bool:
+        """Compare-and-set on `updated_at`; False if someone else changed the slot first."""
+        ...
+
+    async def delete(self, workspace_id: str, slot_id: str) -> bool: ...
+
+
+class MediaProbe(Protocol):
+    async def probe(self, media: MediaRef) -> ProbedMedia:
+        """Measure the file at media.url; raises MediaUnreachable or MediaUnreadable."""
+        ...

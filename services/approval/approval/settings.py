@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from approval.adapters.media_probe import MediaProbeSettings
 from shared.credentials import CredentialsSettings
 from shared.settings import HttpSettings, ServiceSettings
 
@@ -26,4 +27,8 @@ class ApprovalSettings(ServiceSettings):
     purge_interval_seconds: float = Field(default=3600, gt=0, description="How often soft-deleted assets are purged")
     outbox_relay_interval_seconds: float = Field(
         default=30, gt=0, description="How often unpublished asset events are sent again"
+    )
+    media_probe: MediaProbeSettings = MediaProbeSettings()
+    slot_gap_horizon_hours: float = Field(
+        default=48, gt=0, le=24 * 93, description="Default horizon of GET /v1/slots/gaps: empty slots due this soon"
     )

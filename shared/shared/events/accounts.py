@@ -22,3 +22,8 @@ class AccountStatusChanged(Event):
     status: AccountStatus
     previous_status: AccountStatus | None = None
     reason: str | None = None
+    scopes: list[str] | None = Field(
+        default=None,
+        description="The OAuth scopes granted to us, as the platform named them, when the producer knows "
+        "them (approval sends them on connect and reconnect); null: not reported, keep what you had.",
+    )

@@ -68,6 +68,12 @@ class AssetApproved(Event):
     approved_by: str | None = None
     auto_approved: bool = False
     approval_policy: str | None = Field(default=None, description="The policy that auto-approved it, if any")
+    approval_policies: list[str] = Field(
+        default_factory=list,
+        description="Every approval policy that auto-approved it, as scope ids: 'workspace', "
+        "'account:<account_id>', 'campaign:<name>' (one per distinct policy of its targets); empty when a "
+        "person approved it. approval_policy holds the same ids joined by ', '.",
+    )
 
 
 class AssetRejected(Event):

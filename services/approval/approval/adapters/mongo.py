@@ -8,7 +8,7 @@ compare-and-set filters, since there are no transactions to lean on.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
@@ -16,8 +16,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from approval.domain import Account, ApiKey, Asset, PostStatus, PostView, Workspace
-from approval.ports import AssetQuery, Outgoing, Page, PostQuery
+from approval.autopilot import ApprovalPolicy, PolicyChange
+from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
+from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
+from approval.slots import Slot
 from shared.events import ALL_EVENTS, AccountStatus, Platform, decode, encode
 from shared.mongo import Document, IndexSpec, bulk_write_chunked
 
@@ -26,6 +28,10 @@ API_KEYS = "api_keys"
 ACCOUNTS = "accounts"
 ASSETS = "assets"
 POSTS = "posts"
+POLICIES = "approval_policies"
+POLICY_CHANGES = "approval_policy_changes"
+POLICY_USAGE = "approval_policy_usage"
+SLOTS = "slots"
 
 INDEXES = [
     IndexSpec(API_KEYS, [("workspace_id", ASCENDING), ("created_at", ASCENDING)]),
@@ -35,6 +41,9 @@ INDEXES = [
     IndexSpec(ASSETS, [("deleted_at", ASCENDING)]),
     IndexSpec(POSTS, [("workspace_id", ASCENDING), ("due_at", ASCENDING)]),
     IndexSpec(POSTS, [("asset_id", ASCENDING)]),
+    IndexSpec(POLICIES, [("workspace_id", ASCENDING)]),
+    IndexSpec(POLICY_CHANGES, [("workspace_id", ASCENDING), ("at", DESCENDING)]),
+    IndexSpec(SLOTS, [("workspace_id", ASCENDING), ("at", ASCENDING)]),
 ]
 
 
@@ -122,6 +131,8 @@ def _asset_doc(asset: Asset) -> Document:
     data = asset.model_dump(exclude={"asset_id"})
     # A local wall time must come back without an offset: keep the schedule as JSON values.
     data["schedule"] = asset.schedule.model_dump(mode="json")
+    for stored, version in zip(data["versions"], asset.versions, strict=True):
+        stored["schedule"] = version.schedule.model_dump(mode="json")
     return data
 
 
@@ -154,8 +165,7 @@ class MongoAssets:
 
     async def search(self, workspace_id: str, query: AssetQuery, page: Page) -> list[Asset]:
         filter_: Document = {"workspace_id": workspace_id, "deleted_at": {"$ne": None} if query.deleted else None}
-        if query.state:
-            filter_["state"] = query.state.value
+        filter_["state"] = query.state.value if query.state else {"$ne": AssetState.DRAFT.value}
         if query.campaign:
             filter_["campaign"] = query.campaign
         direction = ASCENDING if query.order == "asc" else DESCENDING
@@ -261,3 +271,86 @@ class MongoPosts:
 
     async def delete_many(self, post_ids: Sequence[str]) -> None:
         await bulk_write_chunked(self._c, [DeleteOne({"_id": p}) for p in post_ids])
+
+
+class MongoPolicies:
+    """Policies keyed by workspace and policy id, their audit trail, and daily auto-approval counts
+    (one document per policy and day, incremented only while below the cap)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._policies: AsyncCollection[Document] = db[POLICIES]
+        self._changes: AsyncCollection[Document] = db[POLICY_CHANGES]
+        self._usage: AsyncCollection[Document] = db[POLICY_USAGE]
+
+    async def get_many(self, workspace_id: str, policy_ids: Sequence[str]) -> list[ApprovalPolicy]:
+        found = [await self._policies.find_one({"_id": f"{workspace_id}/{pid}"}) for pid in policy_ids]
+        return [ApprovalPolicy.model_validate(d) for d in found if d is not None]
+
+    async def search(self, workspace_id: str, page: Page) -> list[ApprovalPolicy]:
+        cursor = self._policies.find({"workspace_id": workspace_id}).sort("_id", ASCENDING)
+        return [ApprovalPolicy.model_validate(d) for d in await cursor.skip(page.offset).limit(page.limit).to_list()]
+
+    async def save(self, policy: ApprovalPolicy) -> None:
+        await self._policies.replace_one(
+            {"_id": f"{policy.workspace_id}/{policy.policy_id}"}, policy.model_dump(mode="json"), upsert=True
+        )
+
+    async def add_change(self, change: PolicyChange) -> None:
+        await self._changes.insert_one(_to_doc(change.change_id, change.model_dump(exclude={"change_id"})))
+
+    async def changes(self, workspace_id: str, page: Page) -> list[PolicyChange]:
+        cursor = self._changes.find({"workspace_id": workspace_id}).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        docs = await cursor.skip(page.offset).limit(page.limit).to_list()
+        return [PolicyChange.model_validate(_from_doc(d, "change_id")) for d in docs]
+
+    async def claim_daily(self, workspace_id: str, policy_id: str, day: date, cap: int) -> bool:
+        key = f"{workspace_id}/{policy_id}/{day.isoformat()}"
+        try:
+            await self._usage.update_one({"_id": key, "count": {"$lt": cap}}, {"$inc": {"count": 1}}, upsert=True)
+        except DuplicateKeyError:
+            return False  # the day's document exists and is at the cap, so the upsert tried to insert
+        return True
+
+    async def release_daily(self, workspace_id: str, policy_id: str, day: date) -> None:
+        key = f"{workspace_id}/{policy_id}/{day.isoformat()}"
+        await self._usage.update_one({"_id": key, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+
+
+class MongoSlots:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[SLOTS]
+
+    async def add(self, slot: Slot) -> None:
+        await self._c.insert_one(_to_doc(slot.slot_id, slot.model_dump(exclude={"slot_id"})))
+
+    async def get(self, workspace_id: str, slot_id: str) -> Slot | None:
+        doc = await self._c.find_one({"_id": slot_id})
+        slot = Slot.model_validate(_from_doc(doc, "slot_id")) if doc else None
+        return slot if slot and slot.workspace_id == workspace_id else None
+
+    async def search(self, workspace_id: str, query: SlotQuery, page: Page) -> list[Slot]:
+        filter_: Document = {"workspace_id": workspace_id}
+        if query.account_id:
+            filter_["account_id"] = query.account_id
+        if query.empty_only:
+            filter_["asset_id"] = None
+        at: Document = {}
+        if query.start:
+            at["$gte"] = query.start.astimezone(UTC)
+        if query.end:
+            at["$lte"] = query.end.astimezone(UTC)
+        if at:
+            filter_["at"] = at
+        cursor = self._c.find(filter_).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        docs = await cursor.skip(page.offset).limit(page.limit).to_list()
+        return [Slot.model_validate(_from_doc(d, "slot_id")) for d in docs]
+
+    async def save(self, slot: Slot, *, expected_updated_at: datetime) -> bool:
+        result = await self._c.replace_one(
+            {"_id": slot.slot_id, "updated_at": expected_updated_at}, slot.model_dump(exclude={"slot_id"})
+        )
+        return result.matched_count == 1
+
+    async def delete(self, workspace_id: str, slot_id: str) -> bool:
+        result = await self._c.delete_one({"_id": slot_id, "workspace_id": workspace_id})
+        return result.deleted_count == 1

@@ -6,14 +6,14 @@ The caller's workspace comes from its API key, so no route can reach another wor
 
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, SecretStr
+from pydantic import AwareDatetime
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from approval import handlers
@@ -24,10 +24,12 @@ from approval.entrypoints.schemas import (
     AccountReconnect,
     AccountUpdate,
     ApproveIn,
+    AssetContentIn,
     AssetIn,
     AssetOut,
     AssetPostsOut,
     AssetVersionIn,
+    AssetVersionsOut,
     BootstrapOut,
     BulkFailure,
     BulkIds,
@@ -43,16 +45,26 @@ from approval.entrypoints.schemas import (
     KeyCreatedOut,
     KeyOut,
     PageOut,
+    PolicyChangeOut,
+    PolicyIn,
+    PolicyOut,
     PostOut,
     RegenerateIn,
     RejectIn,
     RescheduleIn,
+    SlotFilledOut,
+    SlotFillIn,
+    SlotIn,
+    SlotOut,
+    SlotUpdate,
+    SubmitIn,
     WorkspaceCreate,
     WorkspaceOut,
     WorkspaceUpdate,
 )
 from approval.handlers import AssetDraft, Ports, Principal
-from approval.ports import AssetQuery, Outgoing, Page, PostQuery
+from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
+from approval.settings import ApprovalSettings
 from shared.events import AccountStatus, Platform
 from shared.logging import get_logger
 
@@ -135,7 +147,8 @@ def page_params(
     return Page(offset=offset, limit=limit)
 
 
-def build_router(ports: Ports, emit: Emit, bootstrap_token: SecretStr | None) -> APIRouter:  # noqa: PLR0915
+def build_router(ports: Ports, emit: Emit, settings: ApprovalSettings) -> APIRouter:  # noqa: PLR0915
+    bootstrap_token = settings.bootstrap_token
     router = APIRouter(prefix="/v1", responses=ERRORS)
     bearer = HTTPBearer(auto_error=False, description="An API key: sp_<id>_<secret>")
 
@@ -239,7 +252,7 @@ def build_router(ports: Ports, emit: Emit, bootstrap_token: SecretStr | None) ->
 
     # ---- assets
 
-    def _draft(body: AssetIn) -> AssetDraft:
+    def _draft(body: AssetContentIn) -> AssetDraft:
         return AssetDraft(
             caption=body.caption,
             media=[m.ref() for m in body.media],
@@ -249,9 +262,13 @@ def build_router(ports: Ports, emit: Emit, bootstrap_token: SecretStr | None) ->
             source=body.source,
         )
 
-    @router.post("/assets", status_code=201, tags=["assets"], summary="Create content for approval (editor)")
+    @router.post(
+        "/assets", status_code=201, tags=["assets"], summary="Create content for approval, or a draft (editor)"
+    )
     async def create_asset(body: AssetIn, caller: Caller) -> AssetOut:
-        return AssetOut.of(await handlers.create_asset(ports, caller, _draft(body)))
+        asset, outgoing = await handlers.create_asset(ports, caller, _draft(body), as_draft=body.draft)
+        await emit(outgoing)
+        return AssetOut.of(asset)
 
     @router.get("/assets", tags=["assets"], summary="The approval board")
     async def list_assets(
@@ -299,9 +316,23 @@ def build_router(ports: Ports, emit: Emit, bootstrap_token: SecretStr | None) ->
     async def get_asset(asset_id: str, caller: Caller) -> AssetOut:
         return AssetOut.of(await handlers.get_asset(ports, caller, asset_id))
 
-    @router.post("/assets/{asset_id}/versions", tags=["assets"], summary="Submit a new version (editor)")
-    async def submit_version(asset_id: str, body: AssetVersionIn, caller: Caller) -> AssetOut:
-        asset = await handlers.submit_version(ports, caller, asset_id, _draft(body), body.expected_version)
+    @router.post("/assets/{asset_id}/versions", tags=["assets"], summary="Edit: save a new version (editor)")
+    async def edit_asset(asset_id: str, body: AssetVersionIn, caller: Caller) -> AssetOut:
+        """A draft stays a draft; pending content stays queued or goes back to draft, as the
+        workspace's `pending_edits` says; content sent back for regeneration is queued again."""
+        asset, outgoing = await handlers.edit_asset(ports, caller, asset_id, _draft(body), body.expected_version)
+        await emit(outgoing)
+        return AssetOut.of(asset)
+
+    @router.get("/assets/{asset_id}/versions", tags=["assets"], summary="The content of every version")
+    async def asset_versions(asset_id: str, caller: Caller) -> AssetVersionsOut:
+        asset = await handlers.get_asset(ports, caller, asset_id)
+        return AssetVersionsOut(asset_id=asset.asset_id, version=asset.version, versions=asset.versions)
+
+    @router.post("/assets/{asset_id}/submit", tags=["assets"], summary="Submit a draft for approval (editor)")
+    async def submit(asset_id: str, body: SubmitIn, caller: Caller) -> AssetOut:
+        asset, outgoing = await handlers.submit(ports, caller, asset_id, body.expected_version)
+        await emit(outgoing)
         return AssetOut.of(asset)
 
     @router.post("/assets/{asset_id}/approve", tags=["approval"], summary="Approve, optionally deselecting targets")
@@ -389,6 +420,78 @@ def build_router(ports: Ports, emit: Emit, bootstrap_token: SecretStr | None) ->
     @router.post("/posts/{post_id}/retry", status_code=202, tags=["posts"], summary="Retry a failed post (editor)")
     async def retry(post_id: str, caller: Caller) -> CommandOut:
         return await _command(post_id, await handlers.retry_post(ports, caller, post_id))
+
+    # ---- approval policies
+
+    @router.get("/approval-policies", tags=["policies"], summary="Approval policies of the workspace")
+    async def list_policies(caller: Caller, page: Paging) -> PageOut[PolicyOut]:
+        policies = await handlers.list_policies(ports, caller, page)
+        return PageOut[PolicyOut](items=[PolicyOut.of(p) for p in policies], next_offset=_page(policies, page))
+
+    @router.put("/approval-policies", tags=["policies"], summary="Set the policy of a scope (admin; audited)")
+    async def set_policy(body: PolicyIn, caller: Caller) -> PolicyOut:
+        policy = await handlers.set_policy(ports, caller, scope=body.scope, scope_id=body.scope_id, rules=body.rules())
+        return PolicyOut.of(policy)
+
+    @router.get("/approval-policies/changes", tags=["policies"], summary="Audit trail of policy changes (admin)")
+    async def policy_changes(caller: Caller, page: Paging) -> PageOut[PolicyChangeOut]:
+        changes = await handlers.policy_changes(ports, caller, page)
+        return PageOut[PolicyChangeOut](
+            items=[PolicyChangeOut.of(c) for c in changes], next_offset=_page(changes, page)
+        )
+
+    # ---- content plan slots
+
+    @router.post("/slots", status_code=201, tags=["slots"], summary="Plan a slot (editor)")
+    async def create_slot(body: SlotIn, caller: Caller) -> SlotOut:
+        slot = await handlers.create_slot(
+            ports, caller, account_id=body.account_id, at=body.at, fmt=body.format, brief=body.brief
+        )
+        return SlotOut.of(slot)
+
+    @router.get("/slots", tags=["slots"], summary="Planned slots, filled or not")
+    async def list_slots(
+        *,
+        caller: Caller,
+        page: Paging,
+        start: AwareDatetime | None = None,
+        end: AwareDatetime | None = None,
+        account_id: Annotated[str | None, Query(max_length=200)] = None,
+        empty: bool = False,
+    ) -> PageOut[SlotOut]:
+        query = SlotQuery(account_id=account_id, start=start, end=end, empty_only=empty)
+        found = await handlers.list_slots(ports, caller, query, page)
+        return PageOut[SlotOut](items=[SlotOut.of(s) for s in found], next_offset=_page(found, page))
+
+    @router.get("/slots/gaps", tags=["slots"], summary="Empty slots due soon")
+    async def slot_gaps(
+        caller: Caller, page: Paging, horizon_hours: Annotated[float | None, Query(gt=0, le=24 * 93)] = None
+    ) -> PageOut[SlotOut]:
+        horizon = timedelta(hours=horizon_hours or settings.slot_gap_horizon_hours)
+        found = await handlers.slot_gaps(ports, caller, horizon, page)
+        return PageOut[SlotOut](items=[SlotOut.of(s) for s in found], next_offset=_page(found, page))
+
+    @router.get("/slots/{slot_id}", tags=["slots"], summary="One slot")
+    async def get_slot(slot_id: str, caller: Caller) -> SlotOut:
+        return SlotOut.of(await handlers.get_slot(ports, caller, slot_id))
+
+    @router.patch("/slots/{slot_id}", tags=["slots"], summary="Move a slot or change its format or brief (editor)")
+    async def update_slot(slot_id: str, body: SlotUpdate, caller: Caller) -> SlotOut:
+        slot, outgoing = await handlers.update_slot(
+            ports, caller, slot_id, at=body.at, fmt=body.format, brief=body.brief
+        )
+        await emit(outgoing)
+        return SlotOut.of(slot)
+
+    @router.post("/slots/{slot_id}/fill", tags=["slots"], summary="Fill a slot with an asset (editor)")
+    async def fill_slot(slot_id: str, body: SlotFillIn, caller: Caller) -> SlotFilledOut:
+        slot, asset, outgoing = await handlers.fill_slot(ports, caller, slot_id, body.asset_id)
+        await emit(outgoing)
+        return SlotFilledOut(slot=SlotOut.of(slot), asset=AssetOut.of(asset))
+
+    @router.delete("/slots/{slot_id}", status_code=204, tags=["slots"], summary="Remove a slot (editor)")
+    async def delete_slot(slot_id: str, caller: Caller) -> None:
+        await handlers.delete_slot(ports, caller, slot_id)
 
     # ---- calendar
 

@@ -7,8 +7,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from approval import domain
-from approval.domain import AggregateStatus, AssetState, PostStatus, Role, TargetSpec
+from approval import domain, scopes
+from approval.autopilot import ApprovalPolicy, PolicyChange, PolicyRules, PolicyScope
+from approval.domain import AggregateStatus, AssetState, PendingEdits, PostStatus, Role, TargetSpec
+from approval.slots import Slot
 from shared.credentials import OAuthTokens
 from shared.events import AccountStatus, ErrorCode, MediaRef, Platform, PostFormat, Schedule
 
@@ -55,6 +57,9 @@ class WorkspaceUpdate(In):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     publishing_enabled: bool | None = None
+    pending_edits: PendingEdits | None = Field(
+        default=None, description="Editing pending content: new_version (stays queued) or back_to_draft"
+    )
 
 
 class WorkspaceOut(BaseModel):
@@ -62,6 +67,7 @@ class WorkspaceOut(BaseModel):
     name: str
     timezone: str
     publishing_enabled: bool
+    pending_edits: PendingEdits
     created_at: datetime
     updated_at: datetime
 
@@ -148,13 +154,21 @@ class AccountOut(BaseModel):
     status: AccountStatus
     status_reason: str | None
     status_changed_at: datetime
-    scopes: list[str]
+    scopes: list[str] = Field(description="The OAuth scopes granted when the account was (re)connected")
+    can_publish: bool = Field(description="Whether the granted scopes allow publishing (Telegram bots always can)")
+    publish_scopes: list[str] = Field(description="The scopes of which one grants publishing on this platform")
     token_expires_at: datetime | None
     created_at: datetime
 
     @classmethod
     def of(cls, a: domain.Account) -> AccountOut:
-        return cls.model_validate(a.model_dump())
+        return cls.model_validate(
+            {
+                **a.model_dump(),
+                "can_publish": scopes.can_publish(a.platform, a.scopes),
+                "publish_scopes": sorted(scopes.PUBLISH_SCOPES.get(a.platform, ())),
+            }
+        )
 
 
 # ---- assets
@@ -173,7 +187,7 @@ class MediaIn(In):
         return MediaRef(**self.model_dump())
 
 
-class AssetIn(In):
+class AssetContentIn(In):
     caption: str = Field(default="", max_length=70_000)
     media: list[MediaIn] = Field(default_factory=list, max_length=35)
     targets: list[TargetSpec] = Field(min_length=1, max_length=50)
@@ -182,7 +196,15 @@ class AssetIn(In):
     source: str | None = Field(default=None, max_length=200, description="Who made it, e.g. a generator's name")
 
 
-class AssetVersionIn(AssetIn):
+class AssetIn(AssetContentIn):
+    draft: bool = Field(default=False, description="Save as a draft: not checked, not queued, until submitted")
+
+
+class AssetVersionIn(AssetContentIn):
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class SubmitIn(In):
     expected_version: int | None = Field(default=None, ge=1)
 
 
@@ -250,17 +272,118 @@ class AssetOut(BaseModel):
     reason: str | None
     feedback: str | None
     deleted_at: datetime | None
+    approved_by_policies: list[str] = Field(description="Set when autopilot approved it: the policies that did")
+    pending_reason: str | None = Field(description="Why an autopilot policy left it for a person")
     history: list[HistoryOut]
 
     @classmethod
     def of(cls, a: domain.Asset) -> AssetOut:
         return cls.model_validate(
             {
-                **a.model_dump(exclude={"post_statuses", "deselected"}),
+                **a.model_dump(exclude={"post_statuses", "deselected", "versions"}),
                 "aggregate_status": domain.asset_aggregate(a),
                 "deselected_targets": a.deselected,
             }
         )
+
+
+class AssetVersionsOut(BaseModel):
+    asset_id: str
+    version: int = Field(description="The current version")
+    versions: list[domain.AssetVersion] = Field(description="The content of every saved version, oldest first")
+
+
+# ---- approval policies
+
+
+class PolicyIn(PolicyRules):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: PolicyScope
+    scope_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="The account id or campaign; none for the workspace"
+    )
+    sources: list[str] = Field(default_factory=list, max_length=50)
+
+    def rules(self) -> PolicyRules:
+        return PolicyRules.model_validate(self.model_dump(exclude={"scope", "scope_id"}))
+
+
+class PolicyOut(PolicyRules):
+    policy_id: str
+    scope: PolicyScope
+    scope_id: str | None
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, p: ApprovalPolicy) -> PolicyOut:
+        return cls.model_validate({**p.model_dump(), "policy_id": p.policy_id})
+
+
+class PolicyChangeOut(BaseModel):
+    change_id: str
+    policy_id: str
+    at: datetime
+    by: str
+    before: dict[str, Any] | None = Field(description="The rules before; null when the policy was new")
+    after: dict[str, Any]
+
+    @classmethod
+    def of(cls, c: PolicyChange) -> PolicyChangeOut:
+        return cls.model_validate(c.model_dump())
+
+
+# ---- content plan slots
+
+
+def _schedulable(at: datetime | None) -> datetime | None:
+    if at is not None and not domain.EARLIEST_SCHEDULE <= at <= domain.LATEST_SCHEDULE:
+        raise ValueError("must fall between the years 2000 and 2100")
+    return at
+
+
+class SlotIn(In):
+    account_id: str = Field(min_length=1, max_length=200)
+    at: AwareDatetime = Field(description="When the planned post should go out")
+    format: PostFormat
+    brief: str = Field(default="", max_length=5000, description="The angle or brief for whoever makes the content")
+
+    _in_range = field_validator("at")(_schedulable)
+
+
+class SlotUpdate(In):
+    at: AwareDatetime | None = None
+    format: PostFormat | None = None
+    brief: str | None = Field(default=None, max_length=5000)
+
+    _in_range = field_validator("at")(_schedulable)
+
+
+class SlotFillIn(In):
+    asset_id: str = Field(min_length=1, max_length=200)
+
+
+class SlotOut(BaseModel):
+    slot_id: str
+    account_id: str
+    at: datetime
+    format: PostFormat
+    brief: str
+    asset_id: str | None = Field(description="The asset that fills it; null: a gap")
+    target_id: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, s: Slot) -> SlotOut:
+        return cls.model_validate(s.model_dump())
+
+
+class SlotFilledOut(BaseModel):
+    slot: SlotOut
+    asset: AssetOut
 
 
 # ---- posts and calendar
