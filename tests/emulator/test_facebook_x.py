@@ -74,6 +74,52 @@ async def test_facebook_multi_photo_and_reel(http: httpx.AsyncClient, emu: Emula
     assert {p.media_type for p in await emu.posts()} == {"CAROUSEL", "REELS"}
 
 
+async def test_facebook_photo_and_video_stories(http: httpx.AsyncClient, emu: EmulatorClient) -> None:
+    page = await emu.create_account("facebook")
+    photo = await http.post(
+        f"/facebook/{page.account_id}/photos",
+        data={"url": "https://cdn/s.jpg", "published": "false"},
+        headers=auth(page),
+    )
+    photo_id = photo.json()["id"]
+    story = await http.post(
+        f"/facebook/{page.account_id}/photo_stories", data={"photo_id": photo_id}, headers=auth(page)
+    )
+    assert story.json()["success"] is True
+    assert story.json()["post_id"].startswith(f"{page.account_id}_")
+    reused = await http.post(
+        f"/facebook/{page.account_id}/photo_stories", data={"photo_id": photo_id}, headers=auth(page)
+    )
+    assert (reused.status_code, reused.json()["error"]["code"]) == (400, 100)  # one story per photo
+
+    start = await http.post(
+        f"/facebook/{page.account_id}/video_stories", data={"upload_phase": "start"}, headers=auth(page)
+    )
+    video_id, upload_url = start.json()["video_id"], start.json()["upload_url"]
+    finish = {"upload_phase": "finish", "video_id": video_id}
+    early = await http.post(f"/facebook/{page.account_id}/video_stories", data=finish, headers=auth(page))
+    assert early.status_code == 400
+    await http.post(
+        upload_url, headers={"Authorization": f"OAuth {page.access_token}", "file_url": "https://cdn/s.mp4"}
+    )
+    video_story = await http.post(f"/facebook/{page.account_id}/video_stories", data=finish, headers=auth(page))
+    assert video_story.json()["success"] is True
+    again = await http.post(f"/facebook/{page.account_id}/video_stories", data=finish, headers=auth(page))
+    assert again.status_code == 400  # an upload is published once
+
+    stories = (await http.get(f"/facebook/{page.account_id}/stories", headers=auth(page))).json()["data"]
+    assert [(s["media_type"], s["media_id"], s["status"]) for s in stories] == [
+        ("video", video_id, "PUBLISHED"),
+        ("photo", photo_id, "PUBLISHED"),
+    ]
+    assert stories[0]["post_id"] == video_story.json()["post_id"]
+    feed = await http.get(f"/facebook/{page.account_id}/published_posts", headers=auth(page))
+    assert feed.json()["data"] == []  # stories are not feed posts
+    posts = await emu.posts(platform="facebook")
+    assert sorted(p.text for p in posts) == ["https://cdn/s.jpg", "https://cdn/s.mp4"]
+    assert (await emu.stats()).duplicates == 0
+
+
 async def test_x_tweet_headers_duplicate_and_timeline(http: httpx.AsyncClient, emu: EmulatorClient) -> None:
     user = await emu.create_account("x", username="brand")
     await emu.set_limits("x", account_id=user.account_id, publish_limit=2, request_limit=50)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -108,3 +109,18 @@ async def test_control_api_rejects_bad_input(emu: EmulatorClient) -> None:
     with pytest.raises(httpx.HTTPStatusError) as missing:
         await emu.revoke("x", "nobody")
     assert missing.value.response.status_code == 404
+
+
+async def test_an_injected_rate_limit_names_the_reset_it_was_given(
+    http: httpx.AsyncClient, emu: EmulatorClient
+) -> None:
+    user, bot = await emu.create_account("x"), await emu.create_account("telegram")
+    await emu.add_fault("rate_limit", platform="x", count=1, retry_after=7)
+    await emu.add_fault("rate_limit", platform="telegram", count=1, retry_after=9)
+    now = time.time()
+    refused = await http.post("/x/2/tweets", json={"text": "a"}, headers=auth(user))
+    assert refused.status_code == 429
+    assert now + 6 <= int(refused.headers["x-rate-limit-reset"]) <= now + 9
+    sent = await http.post(f"/telegram/bot{bot.access_token}/sendMessage", json={"chat_id": "@c", "text": "a"})
+    assert sent.status_code == 429
+    assert sent.json()["parameters"]["retry_after"] == 9

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from tests.emulator.conftest import auth
@@ -62,6 +64,101 @@ async def test_linkedin_post_duplicate_and_version(http: httpx.AsyncClient, emu:
     await emu.revoke("linkedin", member.account_id)
     revoked = await http.get("/linkedin/v2/userinfo", headers=auth(member))
     assert (revoked.status_code, revoked.json()["code"]) == (401, "REVOKED_ACCESS_TOKEN")
+
+
+async def test_linkedin_image_and_video_uploads(http: httpx.AsyncClient, emu: EmulatorClient) -> None:
+    member = await emu.create_account("linkedin")
+    owner = {"owner": f"urn:li:person:{member.account_id}"}
+    image = (
+        await http.post(
+            "/linkedin/rest/images",
+            params={"action": "initializeUpload"},
+            json={"initializeUploadRequest": owner},
+            headers=li_headers(member),
+        )
+    ).json()["value"]
+    assert image["image"].startswith("urn:li:image:")
+    assert (await http.put(image["uploadUrl"], content=b"jpeg", headers=auth(member))).status_code == 201
+    with_image = li_post(member, "with an image") | {"content": {"media": {"id": image["image"]}}}
+    created = await http.post("/linkedin/rest/posts", json=with_image, headers=li_headers(member))
+    assert created.status_code == 201
+
+    await emu.set_processing(2000, platform="linkedin")
+    size = 4 * 1024 * 1024 + 10  # two parts
+    init = await http.post(
+        "/linkedin/rest/videos",
+        params={"action": "initializeUpload"},
+        json={"initializeUploadRequest": owner | {"fileSizeBytes": size, "uploadCaptions": False}},
+        headers=li_headers(member),
+    )
+    video = init.json()["value"]
+    assert [(p["firstByte"], p["lastByte"]) for p in video["uploadInstructions"]] == [
+        (0, 4 * 1024 * 1024 - 1),
+        (4 * 1024 * 1024, size - 1),
+    ]
+    etags = []
+    for part in video["uploadInstructions"]:
+        chunk = b"\x00" * (part["lastByte"] - part["firstByte"] + 1)
+        etags.append((await http.put(part["uploadUrl"], content=chunk)).headers["etag"])
+    finalize = {"video": video["video"], "uploadToken": "", "uploadedPartIds": etags}
+    wrong = await http.post(
+        "/linkedin/rest/videos",
+        params={"action": "finalizeUpload"},
+        json={"finalizeUploadRequest": finalize | {"uploadedPartIds": etags[:1]}},
+        headers=li_headers(member),
+    )
+    assert wrong.status_code == 400
+    finalized = await http.post(
+        "/linkedin/rest/videos",
+        params={"action": "finalizeUpload"},
+        json={"finalizeUploadRequest": finalize},
+        headers=li_headers(member),
+    )
+    assert finalized.status_code == 200
+    status = await http.get(f"/linkedin/rest/videos/{quote(video['video'], safe='')}", headers=li_headers(member))
+    assert status.json()["status"] == "PROCESSING"
+    with_video = li_post(member, "with a video") | {"content": {"media": {"id": video["video"]}}}
+    early = await http.post("/linkedin/rest/posts", json=with_video, headers=li_headers(member))
+    assert (early.status_code, early.json()["code"]) == (422, "UNPROCESSABLE_ENTITY")
+    await emu.advance_clock(3)
+    status = await http.get(f"/linkedin/rest/videos/{quote(video['video'], safe='')}", headers=li_headers(member))
+    assert status.json()["status"] == "AVAILABLE"
+    assert (await http.post("/linkedin/rest/posts", json=with_video, headers=li_headers(member))).status_code == 201
+    assert [p.media_type for p in await emu.posts("linkedin")] == ["IMAGE", "VIDEO"]
+
+
+async def test_pinterest_video_pin(http: httpx.AsyncClient, emu: EmulatorClient) -> None:
+    user = await emu.create_account("pinterest")
+    await emu.set_processing(2000, platform="pinterest")
+    registered = await http.post("/pinterest/v5/media", json={"media_type": "video"}, headers=auth(user))
+    assert registered.status_code == 201
+    media_id = registered.json()["media_id"]
+
+    async def status() -> str:
+        response = await http.get(f"/pinterest/v5/media/{media_id}", headers=auth(user))
+        return str(response.json()["status"])
+
+    assert await status() == "registered"
+    form = {k: str(v) for k, v in registered.json()["upload_parameters"].items()}
+    upload_url = registered.json()["upload_url"]
+    forged = await http.post(upload_url, data=form | {"x-amz-signature": "x"}, files={"file": ("v", b"\x00")})
+    assert forged.status_code == 400
+    uploaded = await http.post(upload_url, data=form, files={"file": ("v", b"\x00" * 64, "video/mp4")})
+    assert uploaded.status_code == 204
+    assert await status() == "processing"
+    pin = {
+        "board_id": "b1",
+        "title": "Video",
+        "media_source": {"source_type": "video_id", "media_id": media_id, "cover_image_url": "https://cdn/c.jpg"},
+    }
+    early = await http.post("/pinterest/v5/pins", json=pin, headers=auth(user))
+    assert (early.status_code, early.json()["code"]) == (400, 1)
+    await emu.advance_clock(3)
+    assert await status() == "succeeded"
+    created = await http.post("/pinterest/v5/pins", json=pin, headers=auth(user))
+    assert created.status_code == 201
+    assert created.json()["media"]["media_type"] == "video"
+    assert [p.remote_id for p in await emu.posts("pinterest")] == [created.json()["id"]]
 
 
 async def test_pinterest_pin_analytics_and_errors(http: httpx.AsyncClient, emu: EmulatorClient) -> None:

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from publisher.platforms import build_client
-from publisher.platforms.base import AmbiguousPublish, PlatformClient, PlatformError, Polling, Session
+from publisher.platforms.base import AmbiguousPublish, NotLive, PlatformClient, PlatformError, Polling, Session
 from publisher.settings import PlatformSettings
 from shared.credentials import OAuthTokens
 from shared.events import ErrorCode, MediaRef, Platform, PostDue, PostFormat
@@ -175,6 +175,25 @@ class PlatformContract:
         assert len(await emu.posts(self.platform.value, account.account_id)) == 1
 
 
+class ProcessedVideo(PlatformContract):
+    """Flows where the platform processes an uploaded video before a post may name it."""
+
+    async def test_the_post_waits_for_processing(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        await emu.set_processing(300, platform=self.platform.value)
+        published = await client.publish(self.job(), self.session(account), MemoryCheckpoint())
+        (post,) = await emu.posts(self.platform.value, account.account_id)
+        assert (post.remote_id, post.media_type.lower()) == (published.remote_id, "video")
+
+    async def test_failed_processing_is_content_rejected(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        await emu.set_processing(0, platform=self.platform.value, outcome="error")
+        assert (await self.refused(client, account)).code is ErrorCode.CONTENT_REJECTED
+        assert await emu.posts(self.platform.value, account.account_id) == []
+
+
 class TestInstagram(PlatformContract):
     platform = Platform.INSTAGRAM
     media: ClassVar[list[MediaRef]] = [IMAGE]
@@ -192,6 +211,42 @@ class TestFacebook(PlatformContract):
     platform = Platform.FACEBOOK
     refreshes = False
     extends = True
+
+
+class TestFacebookPhotoStory(TestFacebook):
+    fmt = PostFormat.STORY
+    media: ClassVar[list[MediaRef]] = [IMAGE]
+
+    async def test_the_story_is_the_saved_photo(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        checkpoint = MemoryCheckpoint()
+        await client.publish(self.job(), self.session(account), checkpoint)
+        (post,) = await emu.posts("facebook", account.account_id)
+        assert (post.media_type, post.extra["story_media_id"]) == ("STORY", checkpoint.saved["photo_id"])
+
+    async def test_without_a_saved_photo_nothing_went_live(self, client: PlatformClient, account: AccountInfo) -> None:
+        job = self.job()
+        with pytest.raises(NotLive):
+            await client.reconcile(job, self.session(account), MemoryCheckpoint(), job.due_at)
+
+
+class TestFacebookVideoStory(TestFacebook):
+    fmt = PostFormat.STORY
+    media: ClassVar[list[MediaRef]] = [VIDEO]
+
+    async def test_an_unfinished_upload_is_finished_once_on_reconciliation(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        job, session, checkpoint = self.job(), self.session(account), MemoryCheckpoint()
+        await emu.add_fault("server_error", platform="facebook", count=1)  # the finish call fails
+        with pytest.raises(PlatformError):
+            await client.publish(job, session, checkpoint)
+        assert await emu.posts("facebook", account.account_id) == []
+        found = await client.reconcile(job, session, checkpoint, job.due_at)
+        (post,) = await emu.posts("facebook", account.account_id)
+        assert found.remote_id == post.remote_id
+        assert post.extra["story_media_id"] == checkpoint.saved["video_id"]  # the same upload, not a new one
 
 
 class TestX(PlatformContract):
@@ -236,10 +291,33 @@ class TestLinkedIn(PlatformContract):
     platform = Platform.LINKEDIN
 
 
+class TestLinkedInImage(TestLinkedIn):
+    media: ClassVar[list[MediaRef]] = [IMAGE]
+
+    async def test_the_post_names_the_saved_image(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        checkpoint = MemoryCheckpoint()
+        await client.publish(self.job(), self.session(account), checkpoint)
+        (post,) = await emu.posts("linkedin", account.account_id)
+        assert post.media_type == "IMAGE"
+        assert post.extra["content"]["media"]["id"] == checkpoint.saved["media_urn"]
+
+
+class TestLinkedInVideo(TestLinkedIn, ProcessedVideo):
+    fmt = PostFormat.VIDEO
+    media: ClassVar[list[MediaRef]] = [VIDEO]
+
+
 class TestPinterest(PlatformContract):
     platform = Platform.PINTEREST
     media: ClassVar[list[MediaRef]] = [IMAGE]
     profile: ClassVar[dict[str, Any]] = {"board_id": "board-1"}
+
+
+class TestPinterestVideo(TestPinterest, ProcessedVideo):
+    fmt = PostFormat.VIDEO
+    media: ClassVar[list[MediaRef]] = [VIDEO, IMAGE]  # the image is the cover
 
 
 class TestTelegram(PlatformContract):

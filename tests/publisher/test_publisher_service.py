@@ -1,6 +1,6 @@
 """The publisher as a real process (`--platform all`) on the real Kafka broker and FerretDB,
 against the emulator as a real process: every platform's happy path, rate-limit deferral, retry
-exhaustion, and a post held on a dead token and resumed after a reconnect."""
+exhaustion, and posts held on a dead token or a read-only grant and resumed after a reconnect."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ HAPPY: dict[Platform, dict[str, Any]] = {
     Platform.PINTEREST: {"fmt": PostFormat.POST, "media": [IMAGE], "profile": {"board_id": "b1"}},
     Platform.TELEGRAM: {"fmt": PostFormat.POST, "profile": {"chat_id": "@news"}},
 }
+# Formats with their own multi-step flows (uploads, processing) beyond each platform's happy path.
+MORE_FORMATS: list[tuple[Platform, dict[str, Any]]] = [
+    (Platform.FACEBOOK, {"fmt": PostFormat.STORY, "media": [IMAGE]}),
+    (Platform.FACEBOOK, {"fmt": PostFormat.STORY, "media": [VIDEO]}),
+    (Platform.LINKEDIN, {"fmt": PostFormat.POST, "media": [IMAGE]}),
+    (Platform.LINKEDIN, {"fmt": PostFormat.VIDEO, "media": [VIDEO]}),
+    (Platform.PINTEREST, {"fmt": PostFormat.VIDEO, "media": [VIDEO, IMAGE], "profile": {"board_id": "b1"}}),
+]
+CASES = [*HAPPY.items(), *MORE_FORMATS]
+CASE_IDS = [f"{p.value}-{s['fmt'].value}-{'+'.join(m.type for m in s.get('media', [])) or 'text'}" for p, s in CASES]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -54,11 +64,10 @@ async def stack(
             assert process.terminate() == 0, process.log_tail()
 
 
-@pytest.mark.parametrize("platform", list(HAPPY))
-async def test_every_platform_publishes_once(stack: Stack, platform: Platform) -> None:
-    spec = HAPPY[platform]
+@pytest.mark.parametrize(("platform", "spec"), CASES, ids=CASE_IDS)
+async def test_every_platform_publishes_once(stack: Stack, platform: Platform, spec: dict[str, Any]) -> None:
     account_id, info = await stack.connect(platform, **spec.get("profile", {}))
-    # Media the publisher downloads itself (X, YouTube) must exist: the emulator serves the bytes.
+    # Media the publisher downloads itself (X, YouTube, LinkedIn, Pinterest) must exist: the emulator serves the bytes.
     media = [m.model_copy(update={"url": f"{stack.emulator.url}/_emulator/health"}) for m in spec.get("media", [])]
     job = due(
         platform, fmt=spec["fmt"], media=media, caption=f"happy {uuid4().hex[:6]}",
@@ -115,6 +124,22 @@ async def test_a_dead_token_holds_the_post_until_the_account_is_reconnected(stac
     # The user reconnects (approval stores fresh tokens); the scheduler then sends the next attempt.
     await stack.save(account_id, Platform.X, await stack.emulator.client.reconnect("x", info.account_id))
     await stack.send(due(Platform.X, caption="held", account_id=account_id, post_id=post_id, attempt=2))
+    (published,) = await stack.watch.wait_for(PostPublished, post_id=post_id, within=60)
+    assert published.attempt == 2
+    assert await stack.live_posts(Platform.X, info) == 1
+
+
+async def test_a_read_only_account_holds_the_post_naming_the_scope_until_reconnected(stack: Stack) -> None:
+    account_id, info = await stack.connect(Platform.X, scopes=["tweet.read", "users.read"])
+    post_id = f"s-{uuid4().hex}"
+    await stack.send(due(Platform.X, caption="read only", account_id=account_id, post_id=post_id))
+    (held,) = await stack.watch.wait_for(PostHeld, post_id=post_id, within=60)
+    assert held.error_code is ErrorCode.ACCOUNT_INACTIVE
+    assert held.reason == "reconnect with publishing permission: missing scope tweet.write"
+    assert await stack.live_posts(Platform.X, info) == 0
+    # Approval stores the new grant on reconnect; the scheduler then sends the released attempt.
+    await stack.save(account_id, Platform.X, info, scopes=["tweet.read", "tweet.write"])
+    await stack.send(due(Platform.X, caption="read only", account_id=account_id, post_id=post_id, attempt=2))
     (published,) = await stack.watch.wait_for(PostPublished, post_id=post_id, within=60)
     assert published.attempt == 2
     assert await stack.live_posts(Platform.X, info) == 1

@@ -194,6 +194,9 @@ class EmulatorClient:
         }
         await self._call("PUT", "/insights", body)
 
+    async def set_account_stats(self, platform: str, account_id: str, metrics: dict[str, int]) -> None:
+        await self._call("PUT", "/account-stats", {"platform": platform, "account_id": account_id, "metrics": metrics})
+
     async def set_linkedin_versions(self, retired: list[str], active_from: str | None = None) -> None:
         await self._call("PUT", "/linkedin/versions", {"retired": retired, "active_from": active_from})
 

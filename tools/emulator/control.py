@@ -13,7 +13,15 @@ from starlette.routing import Route
 
 from tools.emulator.config import PLATFORMS, TOKEN_POLICIES, Limits
 from tools.emulator.faults import FaultSpec
-from tools.emulator.state import Account, AccountSpec, Emulator, InsightOverride, Outcome, Processing
+from tools.emulator.state import (
+    Account,
+    AccountSpec,
+    Emulator,
+    InsightOverride,
+    Outcome,
+    Processing,
+    account_stats_key,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,6 +92,16 @@ class InsightsBody(BaseModel):
     not_enough_viewers: bool = False
 
 
+class AccountStatsBody(BaseModel):
+    """Account-level values (followers_count, fan_count, follower_count, subscriberCount, ...) under
+    the platform's own names; names not set get a derived value."""
+
+    model_config = ConfigDict(extra="forbid")
+    platform: str
+    account_id: str
+    metrics: dict[str, int]
+
+
 class VersionsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     retired: list[str] = Field(default_factory=list)
@@ -122,6 +140,7 @@ class Control:
             r("/faults", self.clear_faults, ["DELETE"]),
             r("/faults/{fault_id}", self.remove_fault, ["DELETE"]),
             r("/insights", self.set_insights, ["PUT"]),
+            r("/account-stats", self.set_account_stats, ["PUT"]),
             r("/linkedin/versions", self.set_versions, ["PUT"]),
             r("/posts", self.posts, ["GET"]),
             r("/stats", self.stats, ["GET"]),
@@ -304,6 +323,14 @@ class Control:
         if self.emu.post(platform, body.remote_id) is None:
             raise ControlError(404, f"no post {platform}/{body.remote_id}")
         self.emu.insights[(platform, body.remote_id)] = InsightOverride(body.metrics, body.not_enough_viewers)
+        return body.model_dump()
+
+    async def set_account_stats(self, request: Request) -> dict[str, Any]:
+        body = await self.body(request, AccountStatsBody)
+        platform = self.platform(body.platform)
+        if self.emu.account(platform, body.account_id) is None:
+            raise ControlError(404, f"no account {platform}/{body.account_id}")
+        self.emu.insights[(platform, account_stats_key(body.account_id))] = InsightOverride(body.metrics)
         return body.model_dump()
 
     async def set_versions(self, request: Request) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class FaultSpec(BaseModel):
     hold_ms: int = Field(default=60_000, ge=0)
     drop_connection: bool = False
     status: int | None = Field(default=None, ge=400, le=599)
+    retry_after: int | None = Field(default=None, ge=1, description="rate_limit: seconds until the reset it names")
     message: str | None = None
 
 

@@ -379,6 +379,10 @@ class Emulator:
         base = 50 + zlib.crc32(remote_id.encode()) % 5000
         return 1 + zlib.crc32(f"{remote_id}:{name}".encode()) % base
 
+    def account_metric(self, account: Account, name: str) -> int:
+        """An account-level value (followers, ...): set through the control API, else derived."""
+        return self.metric(account.platform, account_stats_key(account.account_id), name)
+
     def not_enough_viewers(self, platform: str, remote_id: str) -> bool:
         override = self.insights.get((platform, remote_id))
         return override is not None and override.not_enough_viewers
@@ -419,6 +423,11 @@ class Emulator:
             "requests": sum(self.requests.values()),
             "requests_by_platform": dict(self.requests),
         }
+
+
+def account_stats_key(account_id: str) -> str:
+    """Where an account's own values live among the insight overrides (apart from its posts')."""
+    return f"account:{account_id}"
 
 
 def _pick(given: float | None, default: float | None, never: bool) -> float | None:

@@ -154,7 +154,12 @@ class Platform:
         if fault.spec.kind is FaultKind.LOST_RESPONSE:
             request.scope[_LOST] = fault
             return
-        raise Rejection(_FAULT_REASONS[fault.spec.kind], fault.spec.message or "", status=fault.spec.status)
+        raise Rejection(
+            _FAULT_REASONS[fault.spec.kind],
+            fault.spec.message or "",
+            status=fault.spec.status,
+            retry_after=fault.spec.retry_after,
+        )
 
     def base_url(self, request: Request) -> str:
         """Absolute URL of this platform's mount, for upload URLs the client must call back."""

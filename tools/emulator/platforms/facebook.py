@@ -28,11 +28,12 @@ DEFAULT_METRICS = ["post_total_media_view_unique", "post_media_view", "post_clic
 
 @dataclass(eq=False)
 class Media:
-    """An unpublished photo (for attached_media) or a video / reel upload session."""
+    """An unpublished photo (for attached_media or a photo story) or a reel / video story upload session."""
 
     id: str
     account: Account
-    kind: str  # photo | reel
+    kind: str  # photo | reel | story
+    url: str = ""  # where Facebook fetched the photo or video from
     uploaded: bool = False
     post_id: str | None = None
 
@@ -48,7 +49,7 @@ class Facebook(Platform):
     def routes(self) -> list[Route]:
         return [
             self.route("/oauth/access_token", self.exchange_token, ["GET"]),
-            self.route("/video-upload/{video_id}", self.upload_reel, ["POST"]),
+            self.route("/video-upload/{video_id}", self.upload_video, ["POST"]),
             self.route("/{node}", self.get_node, ["GET"]),
             self.route("/{node}/{edge}", self.get_edge, ["GET"]),
             self.route("/{node}/{edge}", self.post_edge, ["POST"]),
@@ -85,12 +86,13 @@ class Facebook(Platform):
             body["expires_in"] = round(account.access_expires_at - self.emu.now())
         return json_response(body)
 
-    async def upload_reel(self, request: Request) -> Response:
+    async def upload_video(self, request: Request) -> Response:
         account = await self.gate(request, Op.PREPARE)
         media = self.media.get(request.path_params["video_id"])
-        if media is None or media.account is not account or media.kind != "reel":
+        if media is None or media.account is not account or media.kind == "photo":
             raise not_found(request.path_params["video_id"], "post")
         await request.body()
+        media.url = request.headers.get("file_url", "")
         media.uploaded = True
         return json_response({"success": True})
 
@@ -100,14 +102,14 @@ class Facebook(Platform):
         node = request.path_params["node"]
         fields = fields_of(params)
         if node in ("me", account.account_id):
-            return self.respond(account, {"id": account.account_id, "name": account.username})
+            return self.respond(account, self.page_json(account, fields))
         post = self.emu.post(self.name, node)
         if post is not None and post.account_id == account.account_id:
-            return self.respond(account, self.post_json(post, fields or ["id"]))
+            return self.respond(account, self.post_json(post, fields or ["id"]) | self.engagement_json(post, fields))
         media = self.media.get(node)
         if media is not None and media.account is account:
             body: Json = {"id": media.id}
-            if media.kind == "reel":
+            if media.kind != "photo":
                 status = "ready" if media.post_id else ("uploaded" if media.uploaded else "upload_pending")
                 body |= {"post_id": media.post_id, "status": {"video_status": status}}
                 linked = self.emu.post(self.name, media.post_id) if media.post_id else None
@@ -123,11 +125,15 @@ class Facebook(Platform):
             fields = fields_of(params) or ["id", "message", "created_time", "permalink_url"]
             limit = min(int(params.get("limit") or 25), 100)
             start = int(params.get("after") or 0)
-            posts = self.emu.posts_of(self.name, account.account_id)[start : start + limit]
+            feed = [p for p in self.emu.posts_of(self.name, account.account_id) if p.media_type != "STORY"]
+            posts = feed[start : start + limit]
             body: Json = {"data": [self.post_json(p, fields) for p in posts]}
             if posts:
                 body["paging"] = {"cursors": {"before": str(start), "after": str(start + len(posts))}}
             return self.respond(account, body)
+        if node in ("me", account.account_id) and edge == "stories":
+            stories = [p for p in self.emu.posts_of(self.name, account.account_id) if p.media_type == "STORY"]
+            return self.respond(account, {"data": [self.story_json(p) for p in stories]})
         if edge == "insights":
             post = self.emu.post(self.name, node)
             if post is not None and post.account_id == account.account_id:
@@ -142,8 +148,8 @@ class Facebook(Platform):
         node, edge = request.path_params["node"], request.path_params["edge"]
         token = graph_token(request, params)
         unpublished = as_str(params.get("published", "true")).lower() == "false"
-        reel_start = edge == "video_reels" and params.get("upload_phase") != "finish"
-        op = Op.PREPARE if unpublished or reel_start else Op.PUBLISH
+        video_start = edge in ("video_reels", "video_stories") and params.get("upload_phase") != "finish"
+        op = Op.PREPARE if unpublished or video_start else Op.PUBLISH
         account = await self.gate(request, op, token=token)
         if node not in ("me", account.account_id):
             raise not_found(node, "post")
@@ -160,7 +166,11 @@ class Facebook(Platform):
                 post = self.record(account, text, "VIDEO")
                 return self.respond(account, {"id": post.extra["video_id"]})
             case "video_reels":
-                return self.respond(account, self.reel(account, params, self.base_url(request)))
+                return self.respond(account, self.video(account, params, self.base_url(request), "reel"))
+            case "video_stories":
+                return self.respond(account, self.video(account, params, self.base_url(request), "story"))
+            case "photo_stories":
+                return self.respond(account, self.photo_story(account, params))
         raise not_found(node, "post")
 
     # flow
@@ -211,7 +221,9 @@ class Facebook(Platform):
         if not params.get("url"):
             raise Rejection(Reason.INVALID, "(#100) The parameter url is required")
         if unpublished:
-            media = Media(id=str(self.emu.next_id()), account=account, kind="photo", uploaded=True)
+            media = Media(
+                id=str(self.emu.next_id()), account=account, kind="photo", url=as_str(params["url"]), uploaded=True
+            )
             self.media[media.id] = media
             return {"id": media.id}
         text = as_str(params.get("caption") or params.get("message"))
@@ -219,27 +231,78 @@ class Facebook(Platform):
         post = self.record(account, text, "PHOTO", url=as_str(params.get("url")))
         return {"id": post.extra["video_id"], "post_id": post.remote_id}
 
-    def reel(self, account: Account, params: Json, base_url: str) -> Json:
+    def video(self, account: Account, params: Json, base_url: str, kind: str) -> Json:
+        """video_reels (kind reel) and video_stories (kind story): start an upload session, or finish
+        an uploaded one, which publishes it once."""
         phase = as_str(params.get("upload_phase"))
         if phase == "start":
-            media = Media(id=str(self.emu.next_id()), account=account, kind="reel")
+            media = Media(id=str(self.emu.next_id()), account=account, kind=kind)
             self.media[media.id] = media
             return {"video_id": media.id, "upload_url": f"{base_url}/video-upload/{media.id}"}
         if phase != "finish":
             raise Rejection(Reason.INVALID, "(#100) upload_phase must be start or finish")
         session = self.media.get(as_str(params.get("video_id")))
-        if session is None or session.account is not account or session.kind != "reel":
+        if session is None or session.account is not account or session.kind != kind:
             raise Rejection(Reason.INVALID, "(#100) Unknown video_id")
         media = session
         if not media.uploaded:
             raise Rejection(Reason.INVALID, "(#6000) The video has not been uploaded")
         if media.post_id is not None:
-            raise Rejection(Reason.INVALID, "(#100) The reel has already been published")
+            raise Rejection(Reason.INVALID, f"(#100) The {kind} has already been published")
+        if kind == "story":
+            return self.story(account, media, "video")
         text = as_str(params.get("description"))
         self.check_duplicate(account, text)
         post = self.record(account, text, "REELS", reel_video_id=media.id)
         media.post_id = post.remote_id
         return {"success": True}
+
+    def photo_story(self, account: Account, params: Json) -> Json:
+        media = self.media.get(as_str(params.get("photo_id")))
+        if media is None or media.account is not account or media.kind != "photo":
+            raise Rejection(Reason.INVALID, "(#100) Unknown photo_id")
+        if media.post_id is not None:  # Facebook refuses media already used in a published post
+            raise Rejection(Reason.INVALID, "(#100) The photo has already been used in a published post")
+        return self.story(account, media, "photo")
+
+    def story(self, account: Account, media: Media, media_type: str) -> Json:
+        """A story has no text: it is recorded under its media URL, so the same media twice counts as a duplicate."""
+        post = self.record(account, media.url, "STORY", story_media_id=media.id, story_media_type=media_type)
+        media.post_id = post.remote_id
+        return {"success": True, "post_id": post.remote_id}
+
+    def story_json(self, post: Post) -> Json:
+        return {
+            "post_id": post.remote_id,
+            "status": "PUBLISHED",
+            "creation_time": str(int(post.created_at)),
+            "media_type": post.extra["story_media_type"],
+            "media_id": post.extra["story_media_id"],
+            "url": post.permalink,
+        }
+
+    def page_json(self, account: Account, fields: list[str]) -> Json:
+        """The page node; `followers_count` and `fan_count` (page likes) when asked for."""
+        body: Json = {"id": account.account_id, "name": account.username}
+        for name in ("followers_count", "fan_count"):
+            if name in fields:
+                body[name] = self.emu.account_metric(account, name)
+        return body
+
+    def engagement_json(self, post: Post, fields: list[str]) -> Json:
+        """The post's comments, shares and reactions as Graph expands them, e.g.
+        `fields=comments.summary(true).limit(0),shares,reactions.summary(true).limit(0)`;
+        `shares` is left out when nobody shared the post, as Graph does."""
+        body: Json = {}
+        roots = {f.split(".", 1)[0]: f for f in fields}
+        for edge in ("comments", "reactions"):
+            if edge in roots:
+                summary: Json = {"total_count": self.emu.metric(self.name, post.remote_id, edge)}
+                body[edge] = {"data": [], "summary": summary} if "summary(true)" in roots[edge] else {"data": []}
+        shares = self.emu.metric(self.name, post.remote_id, "shares")
+        if "shares" in roots and shares > 0:
+            body["shares"] = {"count": shares}
+        return body
 
     def post_json(self, post: Post, fields: list[str]) -> Json:
         values: Json = {

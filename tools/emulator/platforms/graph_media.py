@@ -30,6 +30,7 @@ from tools.emulator.state import Account, Emulator, Post
 HASHTAG = re.compile(r"(?<!\w)#\w+")
 MENTION = re.compile(r"(?<!\w)@[\w.]+")
 _UNLIMITED = 1_000_000
+TOTAL_VALUE_METRICS = frozenset({"followers_count"})
 
 
 @dataclass(eq=False)
@@ -68,6 +69,7 @@ class GraphMediaPlatform(Platform):
     container_edge: ClassVar[str]
     publish_edge: ClassVar[str]
     limit_edge: ClassVar[str]
+    account_insights_edge: ClassVar[str]
     status_field: ClassVar[str]
     text_field: ClassVar[str]
     max_text: ClassVar[int]
@@ -136,6 +138,8 @@ class GraphMediaPlatform(Platform):
                 return json_response(self.list_media(account, params))
             if edge == self.limit_edge:
                 return json_response(self.publishing_limit(account, fields_of(params)))
+            if edge == self.account_insights_edge:
+                return json_response(self.account_insights(account, params))
         elif edge == "insights":
             post = self.emu.post(self.name, node)
             if post is not None and post.account_id == account.account_id:
@@ -227,6 +231,21 @@ class GraphMediaPlatform(Platform):
             body["name"] = account.username.replace("_", " ").title()
         if "media_count" in fields:
             body["media_count"] = len(self.emu.posts_of(self.name, account.account_id))
+        if "followers_count" in fields:
+            body["followers_count"] = self.emu.account_metric(account, "followers_count")
+        return body
+
+    def account_insights(self, account: Account, params: Json) -> Json:
+        """Account-level insights (`reach` per day on Instagram, `followers_count` on Threads); a
+        total-value metric like followers_count answers with `total_value`, as the platforms do."""
+        names = [m for m in as_str(params.get("metric")).split(",") if m]
+        if not names:
+            raise Rejection(Reason.INVALID, "(#100) The parameter metric is required")
+        body = insights_body(account.account_id, names, lambda name: self.emu.account_metric(account, name))
+        for entry in body["data"]:
+            entry["period"] = as_str(params.get("period") or "day")
+            if entry["name"] in TOTAL_VALUE_METRICS:
+                entry["total_value"] = entry.pop("values")[0]
         return body
 
     def container_json(self, container: Container, fields: list[str]) -> Json:

@@ -12,6 +12,7 @@ class Instagram(GraphMediaPlatform):
     container_edge = "media"
     publish_edge = "media_publish"
     limit_edge = "content_publishing_limit"
+    account_insights_edge = "insights"
     status_field = "status_code"
     text_field = "caption"
     max_text = 2200

@@ -1,9 +1,11 @@
-"""LinkedIn Posts API (base replaces https://api.linkedin.com; `/oauth/v2/accessToken` replaces
-https://www.linkedin.com/oauth/v2/accessToken)."""
+"""LinkedIn Posts, Images and Videos APIs (base replaces https://api.linkedin.com; `/oauth/v2/accessToken`
+replaces https://www.linkedin.com/oauth/v2/accessToken)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -13,12 +15,37 @@ from starlette.routing import Route
 from tools.emulator.errors import Reason, Rejection
 from tools.emulator.faults import Op
 from tools.emulator.platforms.base import Json, Platform, as_str, json_response, read_json, read_params
-from tools.emulator.state import Account, Post
+from tools.emulator.state import Account, Emulator, Outcome, Post
 
 VERSION = re.compile(r"\d{6}(\.\d{2})?")
 POST_URN = re.compile(r"urn:li:(share|ugcPost):\d+")
 MAX_COMMENTARY = 3000
 ANALYTICS = ("IMPRESSION", "MEMBERS_REACHED", "REACTION", "COMMENT", "RESHARE")
+PART_BYTES = 4 * 1024 * 1024  # the Videos API's upload part size
+
+
+@dataclass(eq=False)
+class Upload:
+    """An image or video registered with initializeUpload: its parts, then processing."""
+
+    urn: str
+    account: Account
+    parts: list[tuple[int, int]]  # (firstByte, lastByte) per upload URL; an image has one URL
+    etags: dict[int, str] = field(default_factory=dict)
+    finalized: bool = False  # an image on its upload, a video on finalizeUpload
+    ready_at: float = 0.0
+    outcome: Outcome = "ok"
+
+    @property
+    def video(self) -> bool:
+        return self.urn.startswith("urn:li:video:")
+
+    def status(self, now: float) -> str:
+        if not self.finalized:
+            return "WAITING_UPLOAD"
+        if now < self.ready_at:
+            return "PROCESSING"
+        return "AVAILABLE" if self.outcome == "ok" else "PROCESSING_FAILED"
 
 
 def li_error(status: int, code: str, message: str, **extra: object) -> Response:
@@ -28,8 +55,18 @@ def li_error(status: int, code: str, message: str, **extra: object) -> Response:
 class LinkedIn(Platform):
     name = "linkedin"
 
+    def __init__(self, emulator: Emulator) -> None:
+        super().__init__(emulator)
+        self.uploads: dict[str, Upload] = {}
+        emulator.on_reset(self.uploads.clear)
+
     def routes(self) -> list[Route]:
         return [
+            self.route("/rest/images", self.image_action, ["POST"]),
+            self.route("/rest/images/{urn}", self.get_upload, ["GET"]),
+            self.route("/rest/videos", self.video_action, ["POST"]),
+            self.route("/rest/videos/{urn}", self.get_upload, ["GET"]),
+            self.route("/dms-uploads/{upload_id}/{part:int}", self.upload_part, ["PUT"]),
             self.route("/oauth/v2/accessToken", self.token, ["POST"]),
             self.route("/v2/userinfo", self.userinfo, ["GET"]),
             self.route("/rest/posts", self.create_post, ["POST"]),
@@ -37,6 +74,8 @@ class LinkedIn(Platform):
             self.route("/rest/posts/{urn}", self.get_post, ["GET"]),
             self.route("/rest/socialActions/{urn}", self.social_actions, ["GET"]),
             self.route("/rest/memberCreatorPostAnalytics", self.post_analytics, ["GET"]),
+            self.route("/rest/memberFollowersCount", self.member_followers, ["GET"]),
+            self.route("/rest/networkSizes/{urn}", self.network_size, ["GET"]),
         ]
 
     def person_urn(self, account: Account) -> str:
@@ -97,6 +136,7 @@ class LinkedIn(Platform):
             raise Rejection(Reason.CONTENT_REJECTED, f"commentary is longer than {MAX_COMMENTARY} characters")
         if body.get("lifecycleState") != "PUBLISHED":
             raise Rejection(Reason.INVALID, "lifecycleState must be PUBLISHED")
+        media_type = self.content_type(account, body.get("content"))
         existing = self.emu.same_text(account, commentary)
         if existing is not None:
             raise Rejection(
@@ -107,11 +147,27 @@ class LinkedIn(Platform):
             account,
             urn,
             commentary,
-            media_type="IMAGE" if body.get("content") else "TEXT",
+            media_type=media_type,
             permalink=f"https://www.linkedin.com/feed/update/{urn}/",
             extra={"author": author, "visibility": body.get("visibility"), "content": body.get("content")},
         )
         return Response(status_code=201, headers={"x-restli-id": urn, "x-linkedin-id": urn})
+
+    def content_type(self, account: Account, content: object) -> str:
+        """TEXT, ARTICLE, IMAGE or VIDEO; a media urn must be this member's and AVAILABLE."""
+        if not isinstance(content, dict) or not content:
+            return "TEXT"
+        media = content.get("media")
+        if not isinstance(media, dict):
+            return "ARTICLE"
+        urn = as_str(media.get("id"))
+        upload = self.uploads.get(urn)
+        if upload is None or upload.account is not account:
+            raise Rejection(Reason.INVALID, f"content.media.id: {urn!r} is not an image or video of the author")
+        status = upload.status(self.emu.now())
+        if status != "AVAILABLE":
+            raise Rejection(Reason.CONTENT_REJECTED, f"content.media.id: {urn} is {status}, not AVAILABLE")
+        return "VIDEO" if upload.video else "IMAGE"
 
     def post_json(self, post: Post) -> Json:
         return {
@@ -122,7 +178,104 @@ class LinkedIn(Platform):
             "lifecycleState": "PUBLISHED",
             "createdAt": int(post.created_at * 1000),
             "publishedAt": int(post.created_at * 1000),
-        }
+        } | ({"content": post.extra["content"]} if post.extra.get("content") else {})
+
+    # media uploads
+
+    async def image_action(self, request: Request) -> Response:
+        body = await read_json(request)
+        account = await self.gate(request, Op.PREPARE)
+        self.check_version(request)
+        if request.query_params.get("action") != "initializeUpload":
+            raise Rejection(Reason.INVALID, "Only action=initializeUpload is emulated for images")
+        upload = self.register(account, body, "image", [(0, 0)])
+        return json_response(
+            {
+                "value": {
+                    "uploadUrlExpiresAt": int((self.emu.now() + 86400) * 1000),
+                    "uploadUrl": f"{self.base_url(request)}/dms-uploads/{upload.urn.rsplit(':', 1)[1]}/0",
+                    "image": upload.urn,
+                }
+            }
+        )
+
+    async def video_action(self, request: Request) -> Response:
+        body = await read_json(request)
+        account = await self.gate(request, Op.PREPARE)
+        self.check_version(request)
+        match request.query_params.get("action"):
+            case "initializeUpload":
+                size = int((body.get("initializeUploadRequest") or {}).get("fileSizeBytes") or 0)
+                if size <= 0:
+                    raise Rejection(Reason.INVALID, "initializeUploadRequest.fileSizeBytes is required")
+                parts = [(first, min(first + PART_BYTES, size) - 1) for first in range(0, size, PART_BYTES)]
+                upload = self.register(account, body, "video", parts)
+                base = f"{self.base_url(request)}/dms-uploads/{upload.urn.rsplit(':', 1)[1]}"
+                instructions = [
+                    {"uploadUrl": f"{base}/{n}", "firstByte": first, "lastByte": last}
+                    for n, (first, last) in enumerate(parts)
+                ]
+                return json_response(
+                    {
+                        "value": {
+                            "uploadUrlsExpireAt": int((self.emu.now() + 86400) * 1000),
+                            "video": upload.urn,
+                            "uploadInstructions": instructions,
+                            "uploadToken": "",
+                        }
+                    }
+                )
+            case "finalizeUpload":
+                self.finalize(account, body.get("finalizeUploadRequest") or {})
+                return Response(status_code=200)
+        raise Rejection(Reason.INVALID, "action must be initializeUpload or finalizeUpload")
+
+    def register(self, account: Account, body: Json, kind: str, parts: list[tuple[int, int]]) -> Upload:
+        owner = as_str((body.get("initializeUploadRequest") or {}).get("owner"))
+        if owner != self.person_urn(account) and not owner.startswith("urn:li:organization:"):
+            raise Rejection(Reason.INVALID, f"owner: {owner!r} is not the authenticated member or an organization")
+        prefix = "C5F10AQ" if kind == "video" else "C4E10AQ"  # the shape of LinkedIn's digital media asset ids
+        upload = Upload(f"urn:li:{kind}:{prefix}{self.emu.next_id():011d}", account, parts)
+        self.uploads[upload.urn] = upload
+        return upload
+
+    async def upload_part(self, request: Request) -> Response:
+        asset = request.path_params["upload_id"]
+        upload = self.uploads.get(f"urn:li:image:{asset}") or self.uploads.get(f"urn:li:video:{asset}")
+        part = request.path_params["part"]
+        if upload is None or part >= len(upload.parts):
+            raise Rejection(Reason.NOT_FOUND, "Upload URL not found")
+        await self.gate(request, Op.PREPARE, account=upload.account)
+        chunk = await request.body()
+        if not upload.video:  # an image is available as soon as it is uploaded
+            upload.finalized = True
+            return Response(status_code=201)
+        first, last = upload.parts[part]
+        if len(chunk) != last - first + 1:
+            raise Rejection(Reason.INVALID, f"Part {part} must be bytes {first}-{last}")
+        upload.etags[part] = f"/ambry-video/signedId/{hashlib.sha256(chunk).hexdigest()[:32]}"
+        return Response(status_code=200, headers={"ETag": upload.etags[part]})
+
+    def finalize(self, account: Account, request: Json) -> None:
+        upload = self.uploads.get(as_str(request.get("video")))
+        if upload is None or upload.account is not account or not upload.video:
+            raise Rejection(Reason.INVALID, f"finalizeUploadRequest.video: unknown video {request.get('video')!r}")
+        expected = [upload.etags.get(n) for n in range(len(upload.parts))]
+        if request.get("uploadedPartIds") != expected:
+            raise Rejection(Reason.INVALID, "uploadedPartIds must list the ETag of every part, in order")
+        if not upload.finalized:
+            processing = self.emu.processing_for(self.name)
+            upload.finalized, upload.ready_at = True, self.emu.now() + processing.delay_s
+            upload.outcome = processing.outcome
+
+    async def get_upload(self, request: Request) -> Response:
+        account = await self.gate(request, Op.READ)
+        self.check_version(request)
+        urn = unquote(request.path_params["urn"])
+        upload = self.uploads.get(urn)
+        if upload is None or upload.account is not account:
+            raise Rejection(Reason.NOT_FOUND, f"Not enough permissions to access: {urn}")
+        return json_response({"id": urn, "owner": self.person_urn(account), "status": upload.status(self.emu.now())})
 
     async def get_post(self, request: Request) -> Response:
         account = await self.gate(request, Op.READ)
@@ -168,6 +321,27 @@ class LinkedIn(Platform):
         return json_response(
             {"elements": [{"count": count, "metricType": query_type}], "paging": {"start": 0, "count": 1}}
         )
+
+    async def member_followers(self, request: Request) -> Response:
+        """`?q=me`: the token's member's follower count."""
+        account = await self.gate(request, Op.READ)
+        self.check_version(request)
+        if request.query_params.get("q") != "me":
+            raise Rejection(Reason.INVALID, "Only q=me is emulated.")
+        count = self.emu.account_metric(account, "memberFollowersCount")
+        return json_response({"elements": [{"memberFollowersCount": count}], "paging": {"start": 0, "count": 1}})
+
+    async def network_size(self, request: Request) -> Response:
+        """`/rest/networkSizes/urn:li:organization:{id}?edgeType=COMPANY_FOLLOWED_BY_MEMBER`: an
+        organization's followers. The account is the organization's administrator; any organization urn works."""
+        account = await self.gate(request, Op.READ)
+        self.check_version(request)
+        urn = unquote(request.path_params["urn"])
+        if not urn.startswith("urn:li:organization:") or request.query_params.get("edgeType") != (
+            "COMPANY_FOLLOWED_BY_MEMBER"
+        ):
+            raise Rejection(Reason.INVALID, "an organization urn and edgeType=COMPANY_FOLLOWED_BY_MEMBER are needed")
+        return json_response({"firstDegreeSize": self.emu.account_metric(account, "firstDegreeSize")})
 
     def render(self, rejection: Rejection) -> Response:  # noqa: PLR0911, PLR0912 - one return per error shape
         r, msg = rejection.reason, rejection.message

@@ -12,6 +12,7 @@ class Threads(GraphMediaPlatform):
     container_edge = "threads"
     publish_edge = "threads_publish"
     limit_edge = "threads_publishing_limit"
+    account_insights_edge = "threads_insights"
     status_field = "status"
     text_field = "text"
     max_text = 500

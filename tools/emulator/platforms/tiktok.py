@@ -17,6 +17,7 @@ from tools.emulator.state import Account, Emulator, Post
 
 PRIVACY_LEVELS = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"]
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+USER_STATS = ("follower_count", "following_count", "likes_count", "video_count")
 VIDEO_FIELDS = ("id", "title", "create_time", "share_url", "view_count", "like_count", "comment_count", "share_count")
 
 
@@ -268,6 +269,7 @@ class TikTok(Platform):
             "display_name": account.username.replace("_", " ").title(),
             "username": account.username,
         }
+        values |= {name: self.emu.account_metric(account, name) for name in USER_STATS}
         fields = [f for f in request.query_params.get("fields", "open_id").split(",") if f in values]
         return envelope({"user": {f: values[f] for f in fields or ["open_id"]}})
 

@@ -182,12 +182,18 @@ class X(Platform):
 
     async def me(self, request: Request) -> Response:
         account = await self.gate(request, Op.READ)
-        data = {
+        data: Json = {
             "id": account.account_id,
             "name": account.username.replace("_", " ").title(),
             "username": account.username,
         }
+        if "public_metrics" in request.query_params.get("user.fields", "").split(","):
+            data["public_metrics"] = self.user_metrics(account)
         return json_response({"data": data}, headers=self.rate_headers(account))
+
+    def user_metrics(self, account: Account) -> Json:
+        names = ("followers_count", "following_count", "tweet_count", "listed_count", "like_count")
+        return {name: self.emu.account_metric(account, name) for name in names}
 
     async def timeline(self, request: Request) -> Response:
         account = await self.gate(request, Op.READ)

@@ -204,7 +204,14 @@ class YouTube(Platform):
             item["snippet"] = {"title": account.username, "customUrl": f"@{account.username}"}
         if "contentDetails" in parts:
             item["contentDetails"] = {"relatedPlaylists": {"uploads": "UU" + account.account_id[2:]}}
+        if "statistics" in parts:
+            item["statistics"] = self.channel_statistics(account)
         return json_response({"kind": "youtube#channelListResponse", "items": [item], "pageInfo": {"totalResults": 1}})
+
+    def channel_statistics(self, account: Account) -> Json:
+        """Counts as strings, as YouTube sends them."""
+        names = ("viewCount", "subscriberCount", "videoCount")
+        return {name: str(self.emu.account_metric(account, name)) for name in names} | {"hiddenSubscriberCount": False}
 
     async def playlist_items(self, request: Request) -> Response:
         account = await self.gate(request, Op.READ)

@@ -128,11 +128,23 @@ def build_client(  # noqa: PLR0911 - one return per platform
             )
         case Platform.LINKEDIN:
             return LinkedIn(
-                client, base_url=base, client_id=settings.client_id, client_secret=secret, token_url=token_url
+                client,
+                base_url=base,
+                fetch_media=fetch_media,
+                polling=polling,
+                client_id=settings.client_id,
+                client_secret=secret,
+                token_url=token_url,
             )
         case Platform.PINTEREST:
             return Pinterest(
-                client, base_url=base, client_id=settings.client_id, client_secret=secret, token_url=token_url
+                client,
+                base_url=base,
+                fetch_media=fetch_media,
+                polling=polling,
+                client_id=settings.client_id,
+                client_secret=secret,
+                token_url=token_url,
             )
         case Platform.TELEGRAM:
             return Telegram(client, base_url=base)

@@ -1,10 +1,10 @@
-"""Facebook Pages via the Graph API: feed posts, photos, multi-photo posts, videos and reels."""
+"""Facebook Pages via the Graph API: feed posts, photos, multi-photo posts, videos, reels and stories."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -16,6 +16,7 @@ from publisher.platforms.base import (
     Identity,
     Json,
     LiveQuota,
+    NotLive,
     PlatformError,
     Published,
     Session,
@@ -53,7 +54,7 @@ def _regain_access(header: str) -> datetime | None:
 class Facebook:
     platform: ClassVar[Platform] = Platform.FACEBOOK
     formats: ClassVar[frozenset[PostFormat]] = frozenset(
-        {PostFormat.POST, PostFormat.CAROUSEL, PostFormat.VIDEO, PostFormat.REEL}
+        {PostFormat.POST, PostFormat.CAROUSEL, PostFormat.VIDEO, PostFormat.REEL, PostFormat.STORY}
     )
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=63_206, name="message")
     reconcilable: ClassVar[bool] = True
@@ -61,10 +62,12 @@ class Facebook:
     def __init__(self, client: httpx.AsyncClient, *, base_url: str) -> None:
         self.http = Http(client, base_url)
 
-    def content_problem(self, job: PostDue, profile: Mapping[str, Any]) -> str | None:
+    def content_problem(self, job: PostDue, profile: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 - one return per rule
         videos = [m for m in job.media if m.type == "video"]
         if job.format in (PostFormat.VIDEO, PostFormat.REEL) and len(videos) != 1:
             return f"a Facebook {job.format.value} needs exactly one video"
+        if job.format is PostFormat.STORY and len(job.media) != 1:
+            return "a Facebook story needs exactly one photo or video"
         if job.format is PostFormat.CAROUSEL:
             if videos:
                 return "a Facebook multi-photo post takes photos only"
@@ -80,6 +83,8 @@ class Facebook:
         match job.format:
             case PostFormat.REEL:
                 return await self._reel(job, session, checkpoint)
+            case PostFormat.STORY:
+                return await self._story(job, session, checkpoint)
             case PostFormat.VIDEO:
                 data = {"file_url": job.media[0].url, "description": job.caption}
                 body = check(
@@ -110,11 +115,20 @@ class Facebook:
         return await self._post_published(session, str(body["id"]))
 
     async def _reel(self, job: PostDue, session: Session, checkpoint: Checkpoint) -> Published:
+        finish = {"video_state": "PUBLISHED", "description": job.caption}
+        video_id, _ = await self._upload_video(job, session, checkpoint, "video_reels", finish)
+        return await self._video_published(session, video_id)
+
+    async def _upload_video(
+        self, job: PostDue, session: Session, checkpoint: Checkpoint, edge: str, finish: dict[str, str]
+    ) -> tuple[str, Json]:
+        """`upload_phase=start` on `edge` (video_reels, video_stories), upload by `file_url`, then
+        `upload_phase=finish`; the video id is saved before the finish that makes it live."""
         page = session.external_id
         video_id = checkpoint.saved.get("video_id")
         if video_id is None:
             response = await self.http.call(
-                "POST", f"/{page}/video_reels", data={"upload_phase": "start"}, headers=bearer(session)
+                "POST", f"/{page}/{edge}", data={"upload_phase": "start"}, headers=bearer(session)
             )
             body = check(response)
             video_id = str(body["video_id"])
@@ -122,14 +136,44 @@ class Facebook:
         upload_url = checkpoint.saved.get("upload_url") or f"/video-upload/{video_id}"
         headers = {"Authorization": f"OAuth {session.access_token}", "file_url": job.media[0].url}
         check(await self.http.call("POST", upload_url, headers=headers))
-        finish = {
-            "upload_phase": "finish",
-            "video_id": video_id,
-            "video_state": "PUBLISHED",
-            "description": job.caption,
-        }
-        check(await self.http.call("POST", f"/{page}/video_reels", data=finish, headers=bearer(session), go_live=True))
-        return await self._video_published(session, video_id)
+        data = {"upload_phase": "finish", "video_id": video_id} | finish
+        body = check(await self.http.call("POST", f"/{page}/{edge}", data=data, headers=bearer(session), go_live=True))
+        return video_id, body
+
+    async def _story(self, job: PostDue, session: Session, checkpoint: Checkpoint) -> Published:
+        """A photo story from a photo uploaded unpublished, or a video story (start, upload, finish).
+        Stories carry no text: the Stories API takes none."""
+        if job.media[0].type == "video":
+            _, body = await self._upload_video(job, session, checkpoint, "video_stories", {})
+            return await self._post_published(session, str(body["post_id"]))
+        page = session.external_id
+        photo_id = checkpoint.saved.get("photo_id")
+        if photo_id is None:
+            data = {"url": job.media[0].url, "published": "false"}
+            response = await self.http.call("POST", f"/{page}/photos", data=data, headers=bearer(session))
+            photo_id = str(check(response)["id"])
+            await checkpoint.save(photo_id=photo_id)
+        response = await self.http.call(
+            "POST", f"/{page}/photo_stories", data={"photo_id": photo_id}, headers=bearer(session), go_live=True
+        )
+        return await self._post_published(session, str(check(response)["post_id"]))
+
+    async def _reconcile_story(self, job: PostDue, session: Session, checkpoint: Checkpoint) -> Published:
+        media_id = checkpoint.saved.get("video_id") or checkpoint.saved.get("photo_id")
+        if media_id is None:
+            raise NotLive("no photo or video was uploaded for the story, so none was published")
+        params = {"fields": "post_id,media_id,url,creation_time"}
+        response = await self.http.call(
+            "GET", f"/{session.external_id}/stories", params=params, headers=bearer(session)
+        )
+        for story in check(response).get("data") or []:
+            if str(story.get("media_id")) == media_id:
+                created = story.get("creation_time")
+                when = datetime.fromtimestamp(int(created), UTC) if created else utc_now()
+                return Published(str(story["post_id"]), story.get("url"), when)
+        # Not on the page. Facebook takes an uploaded photo or video into one story only, so
+        # publishing the same one again cannot make a second story.
+        return await self._story(job, session, checkpoint)
 
     async def _reel_state(self, session: Session, video_id: str) -> Json:
         fields = {"fields": "post_id,permalink_url,status"}
@@ -151,6 +195,8 @@ class Facebook:
         return Published(post_id, body.get("permalink_url"), parse_graph_time(body.get("created_time")) or utc_now())
 
     async def reconcile(self, job: PostDue, session: Session, checkpoint: Checkpoint, since: datetime) -> Published:
+        if job.format is PostFormat.STORY:
+            return await self._reconcile_story(job, session, checkpoint)
         video_id = checkpoint.saved.get("video_id")
         if job.format is PostFormat.REEL and video_id is not None:
             state = await self._reel_state(session, video_id)
