@@ -164,6 +164,7 @@ class CredentialStore:
                     "platform": platform,
                     "ciphertext": self._encrypt(tokens),
                     "expires_at": tokens.expires_at,
+                    "refreshable": tokens.refresh_token is not None,
                     "status": status.value,
                     "updated_at": now,
                     **identity,
@@ -198,7 +199,12 @@ class CredentialStore:
         doc = await self._collection.find_one_and_update(
             {"_id": account_id, "version": expected_version},
             {
-                "$set": {"ciphertext": self._encrypt(tokens), "expires_at": tokens.expires_at, "updated_at": utc_now()},
+                "$set": {
+                    "ciphertext": self._encrypt(tokens),
+                    "expires_at": tokens.expires_at,
+                    "refreshable": tokens.refresh_token is not None,
+                    "updated_at": utc_now(),
+                },
                 "$inc": {"version": 1},
             },
             return_document=ReturnDocument.AFTER,
@@ -232,6 +238,19 @@ class CredentialStore:
         result = await self._collection.update_one({"_id": account_id}, {"$set": fields})
         if result.matched_count == 0:
             raise CredentialsNotFound(account_id)
+
+    async def expiring_by_platform(self, before: datetime) -> dict[str, int]:
+        """Active accounts per platform whose token expires before `before` and that hold no refresh
+        token: they go dark unless someone reconnects them (or, for Meta's long-lived tokens, the
+        publisher refreshes them on its next post). Counted in Python: FerretDB lacks most `$group`."""
+        counts: dict[str, int] = {}
+        cursor = self._collection.find(
+            {"status": AccountStatus.ACTIVE.value, "expires_at": {"$lt": before}, "refreshable": {"$ne": True}},
+            projection={"platform": 1},
+        )
+        async for doc in cursor:
+            counts[doc["platform"]] = counts.get(doc["platform"], 0) + 1
+        return counts
 
     async def delete(self, account_id: str) -> None:
         await self._collection.delete_one({"_id": account_id})

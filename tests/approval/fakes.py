@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from approval.autopilot import ApprovalPolicy, PolicyChange
-from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
+from approval.domain import Account, ApiKey, Asset, AssetState, AttemptEntry, PostStatus, PostView, Workspace
 from approval.handlers import Ports
 from approval.media import MediaProbeError, ProbedMedia
 from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
@@ -187,6 +187,20 @@ class FakePosts:
             self.items.pop(post_id, None)
 
 
+class FakeAttempts:
+    def __init__(self) -> None:
+        self.items: dict[str, AttemptEntry] = {}  # by event_id
+
+    async def add(self, entry: AttemptEntry) -> None:
+        self.items.setdefault(entry.event_id, entry)
+
+    async def of_post(self, post_id: str) -> list[AttemptEntry]:
+        return sorted((e for e in self.items.values() if e.post_id == post_id), key=lambda e: (e.attempt, e.at))
+
+    async def delete_of_posts(self, post_ids: Sequence[str]) -> None:
+        self.items = {k: e for k, e in self.items.items() if e.post_id not in post_ids}
+
+
 @dataclass
 class FakeVault:
     """Same keywords as shared.credentials.CredentialStore.save; identity is kept unless given."""
@@ -195,6 +209,7 @@ class FakeVault:
     statuses: dict[str, AccountStatus] = field(default_factory=dict)
     external_ids: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    platforms: dict[str, str] = field(default_factory=dict)
 
     async def save(
         self,
@@ -209,6 +224,7 @@ class FakeVault:
     ) -> int:
         self.saved[account_id] = tokens
         self.statuses[account_id] = status
+        self.platforms[account_id] = platform
         if external_id is not None:
             self.external_ids[account_id] = external_id
         if profile is not None:
@@ -217,6 +233,15 @@ class FakeVault:
 
     async def mark_status(self, account_id: str, status: AccountStatus) -> None:
         self.statuses[account_id] = status
+
+    async def expiring_by_platform(self, before: datetime) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for account_id, tokens in self.saved.items():
+            dying = tokens.refresh_token is None and tokens.expires_at is not None and tokens.expires_at < before
+            if dying and self.statuses[account_id] is AccountStatus.ACTIVE:
+                platform = self.platforms[account_id]
+                counts[platform] = counts.get(platform, 0) + 1
+        return counts
 
 
 class FakePolicies:
@@ -324,6 +349,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         accounts=FakeAccounts(),
         assets=FakeAssets(),
         posts=FakePosts(),
+        attempts=FakeAttempts(),
         vault=FakeVault(),
         clock=clock or FakeClock(),
         policies=FakePolicies(),

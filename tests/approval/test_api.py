@@ -4,13 +4,19 @@ roles and tenant isolation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
+from pymongo import AsyncMongoClient
 
+from approval.app import create_app
 from shared.ids import post_id_for
-from tests.approval.conftest import Api, asset_body, auth
+from shared.mongo import Document
+from shared.settings import KafkaSettings, MongoSettings
+from tests.approval.conftest import Api, approval_settings, asset_body, auth
 from tests.support import until
 
 pytestmark = pytest.mark.integration
@@ -285,3 +291,32 @@ async def test_the_workspace_route_tells_other_services_who_the_caller_is(api: A
         assert body["workspace_id"] == w.workspace_id
         assert body["caller_role"] == role
         assert w.keys[role].startswith(f"sp_{body['caller_key_id']}_")
+
+
+async def test_metrics_count_accounts_whose_token_dies_without_a_refresh_token(
+    kafka_settings: KafkaSettings, mongo_settings: MongoSettings, mongo: AsyncMongoClient[Document], unique: str
+) -> None:
+    settings = approval_settings(kafka_settings, mongo_settings, unique).model_copy(
+        update={"token_expiry_check_seconds": 0.2}
+    )
+    app = create_app(settings)
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://approval") as client,
+        ):
+            local = Api(app, client, settings)
+            _, admin = await local.workspace()
+            for refresh in (None, "a-refresh-token"):
+                tokens = {"access_token": "li-access", "refresh_token": refresh, "expires_at": soon}
+                await local.account(admin, "linkedin", tokens=tokens)
+
+            async def counted() -> bool:
+                text = (await client.get("/metrics")).text
+                return 'socialpub_accounts_tokens_expiring{platform="linkedin"} 1.0' in text
+
+            await until(counted, within=10, what="the expiring-token gauge counts the account without a refresh")
+    finally:
+        await mongo.drop_database(settings.database)
+        await mongo.drop_database(settings.credentials.database)

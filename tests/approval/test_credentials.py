@@ -4,7 +4,7 @@ compare-and-set refreshes, key rotation."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,3 +101,28 @@ def test_a_development_key_is_generated_once_and_reused(tmp_path: Path) -> None:
     token = first.encrypt(b"x")
     assert build_cipher(settings).decrypt(token) == b"x"
     assert (tmp_path / "dev.key").stat().st_mode & 0o077 == 0
+
+
+async def test_expiring_counts_active_accounts_without_a_refresh_token(db: AsyncDatabase[Document]) -> None:
+    creds = store(db, OLD)
+    now = datetime.now(UTC)
+
+    def dying_in(days: float, refresh: str | None = None) -> OAuthTokens:
+        token = SecretStr(refresh) if refresh else None
+        return OAuthTokens(access_token=SecretStr("a"), refresh_token=token, expires_at=now + timedelta(days=days))
+
+    for account_id, platform, tokens_ in (
+        ("soon-1", "linkedin", dying_in(2)),
+        ("soon-2", "linkedin", dying_in(3)),
+        ("soon-ig", "instagram", dying_in(1)),
+        ("later", "linkedin", dying_in(30)),
+        ("refreshes", "x", dying_in(0.1, "r-rotating")),
+    ):
+        await creds.save(account_id=account_id, workspace_id="ws", platform=platform, tokens=tokens_)
+    await creds.mark_status("soon-2", AccountStatus.TOKEN_EXPIRED)  # already held, already alerted
+    horizon = now + timedelta(days=7)
+    assert await creds.expiring_by_platform(horizon) == {"linkedin": 1, "instagram": 1}
+    # A refresh that comes back without a refresh token leaves the account unable to renew itself.
+    version = (await creds.load("refreshes")).version
+    await creds.replace_tokens("refreshes", dying_in(0.1), expected_version=version)
+    assert await creds.expiring_by_platform(horizon) == {"linkedin": 1, "instagram": 1, "x": 1}

@@ -13,8 +13,8 @@ from approval.domain import AssetState, Conflict, Forbidden, InvalidContent, Pen
 from approval.handlers import Ports
 from approval.media import MediaUnreachable, ProbedMedia
 from approval.ports import AssetQuery, Page
-from approval.scopes import can_publish
 from shared.events import AssetApproved, MediaRef, Platform, PostFormat
+from shared.scopes import can_publish
 from tests.approval.fakes import FakeMediaProbe, fake_ports
 from tests.approval.test_handlers import account, draft, workspace
 

@@ -3,7 +3,7 @@ storage (outbox relay, compare-and-set, purge), run against Mongo instead of the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -13,13 +13,15 @@ from approval.adapters.mongo import (
     MongoAccounts,
     MongoApiKeys,
     MongoAssets,
+    MongoAttempts,
     MongoPolicies,
     MongoPosts,
     MongoSlots,
     MongoWorkspaces,
 )
-from approval.domain import PostStatus
+from approval.domain import AttemptEntry, AttemptOutcome, PostStatus
 from approval.handlers import Ports
+from shared.events import ErrorCode
 from shared.mongo import Document
 from tests.approval.fakes import FakeClock, FakeMediaProbe, FakeVault
 from tests.approval.test_handlers import account, draft, workspace
@@ -34,6 +36,7 @@ def mongo_ports(db: AsyncDatabase[Document], clock: FakeClock) -> Ports:
         accounts=MongoAccounts(db),
         assets=MongoAssets(db),
         posts=MongoPosts(db),
+        attempts=MongoAttempts(db),
         vault=FakeVault(),
         clock=clock,
         policies=MongoPolicies(db),
@@ -86,3 +89,36 @@ async def test_purge_removes_only_long_deleted_assets(db: AsyncDatabase[Document
     assert await handlers.purge_deleted(ports) == 1
     assert await ports.assets.get_any(old.asset_id) is None
     assert await ports.assets.get_any(young.asset_id) is not None
+
+
+async def test_attempt_history_is_one_id_range_per_post_and_stores_any_raw_payload(db: AsyncDatabase[Document]) -> None:
+    attempts = MongoAttempts(db)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    # What a platform may answer and FerretDB cannot store as a document: nested arrays, dotted keys.
+    raw = {"status": 400, "errors": [[{"field.name": "caption"}]], "$why": "x"}
+
+    def entry(post_id: str, attempt: int, outcome: AttemptOutcome) -> AttemptEntry:
+        return AttemptEntry(
+            event_id=f"e-{post_id}-{attempt}",
+            post_id=post_id,
+            workspace_id="ws",
+            attempt=attempt,
+            outcome=outcome,
+            at=at + timedelta(minutes=attempt),
+            producer="publisher",
+            error_code=None if outcome is AttemptOutcome.PUBLISHED else ErrorCode.NETWORK_ERROR,
+            platform_error=None if outcome is AttemptOutcome.PUBLISHED else raw,
+        )
+
+    for item in [entry("p1", 2, AttemptOutcome.PUBLISHED), entry("p1", 1, AttemptOutcome.RETRY_SCHEDULED)] * 2:
+        await attempts.add(item)  # the second round is a redelivery
+    await attempts.add(entry("p10", 1, AttemptOutcome.RETRY_SCHEDULED))
+    history = await attempts.of_post("p1")
+    assert [(e.attempt, e.outcome) for e in history] == [
+        (1, AttemptOutcome.RETRY_SCHEDULED),
+        (2, AttemptOutcome.PUBLISHED),
+    ]
+    assert history[0].platform_error == raw
+    await attempts.delete_of_posts(["p1"])
+    assert await attempts.of_post("p1") == []
+    assert len(await attempts.of_post("p10")) == 1

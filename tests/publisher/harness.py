@@ -7,7 +7,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -106,22 +106,31 @@ class Stack:
         await process.wait_ready()
         return process
 
-    async def connect(self, platform: Platform, **profile: Any) -> tuple[str, AccountInfo]:
-        """An account as approval would connect it: emulator identity, tokens in the shared store."""
+    async def connect(
+        self, platform: Platform, *, scopes: Sequence[str] = (), **profile: Any
+    ) -> tuple[str, AccountInfo]:
+        """An account as approval would connect it: emulator identity, tokens and granted scopes in
+        the shared store."""
         info = await self.emulator.client.create_account(platform.value)
         account_id = f"acct-{uuid4().hex[:10]}"
-        await self.save(account_id, platform, info, profile=profile)
+        await self.save(account_id, platform, info, profile=profile, scopes=scopes)
         return account_id, info
 
     async def save(
-        self, account_id: str, platform: Platform, info: AccountInfo, *, profile: dict[str, Any] | None = None
+        self,
+        account_id: str,
+        platform: Platform,
+        info: AccountInfo,
+        *,
+        profile: dict[str, Any] | None = None,
+        scopes: Sequence[str] = (),
     ) -> None:
         refresh = SecretStr(info.refresh_token) if info.refresh_token else None
         await self.store.save(
             account_id=account_id,
             workspace_id="ws",
             platform=platform.value,
-            tokens=OAuthTokens(access_token=SecretStr(info.access_token), refresh_token=refresh),
+            tokens=OAuthTokens(access_token=SecretStr(info.access_token), refresh_token=refresh, scopes=list(scopes)),
             status=AccountStatus.ACTIVE,
             external_id=info.account_id,
             profile=profile,

@@ -5,7 +5,7 @@ record of live posts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from publisher.domain import Limit, RetryPolicy
-from publisher.handlers import Credentials, Publisher, PublisherConfig, RateLimits
+from publisher.domain import Limit, RetryPolicy, scope_problem
+from publisher.handlers import AccountHeld, Credentials, Publisher, PublisherConfig, RateLimits
 from publisher.instruments import build_publisher_metrics
 from publisher.platforms import build_client
 from publisher.platforms.base import PlatformClient, Polling
@@ -49,12 +49,26 @@ class World:
     clock: FakeClock
     clients: dict[Platform, PlatformClient]
 
-    async def connect(self, platform: Platform, account_id: str = "acct-1", **profile: str) -> AccountInfo:
+    async def connect(
+        self, platform: Platform, account_id: str = "acct-1", *, scopes: Sequence[str] = (), **profile: str
+    ) -> AccountInfo:
         info = await self.emu.create_account(platform.value)
-        refresh = SecretStr(info.refresh_token) if info.refresh_token else None
-        tokens = OAuthTokens(access_token=SecretStr(info.access_token), refresh_token=refresh)
-        self.vault.put(account_id, platform.value, tokens, external_id=info.account_id, profile=dict(profile))
+        self.save(platform, info, account_id, scopes=scopes, profile=profile)
         return info
+
+    def save(
+        self,
+        platform: Platform,
+        info: AccountInfo,
+        account_id: str = "acct-1",
+        *,
+        scopes: Sequence[str] = (),
+        profile: Mapping[str, str] | None = None,
+    ) -> None:
+        """Tokens as approval stores them on a connect or reconnect, with the granted scopes."""
+        refresh = SecretStr(info.refresh_token) if info.refresh_token else None
+        tokens = OAuthTokens(access_token=SecretStr(info.access_token), refresh_token=refresh, scopes=list(scopes))
+        self.vault.put(account_id, platform.value, tokens, external_id=info.account_id, profile=dict(profile or {}))
 
     async def live_posts(self, platform: Platform, info: AccountInfo) -> int:
         return len(await self.emu.posts(platform.value, info.account_id))
@@ -148,6 +162,7 @@ async def test_retryable_errors_back_off_then_fail_after_five_attempts(world: Wo
         await world.publisher.publish_due(due(Platform.PINTEREST, media=[IMAGE], attempt=attempt))
     retries = world.sink.of(PostRetryScheduled)
     assert [r.attempt for r in retries] == [1, 2, 3, 4]
+    assert all(r.platform_error is not None and r.platform_error["status"] == 500 for r in retries)
     assert all(r.error_code is ErrorCode.NETWORK_ERROR and r.next_attempt == r.attempt + 1 for r in retries)
     delays = [(r.next_attempt_at - world.clock.now()).total_seconds() for r in retries]
     assert delays == [66.0, 132.0, 264.0, 528.0]  # 60 s doubling, plus half of the 20 % jitter
@@ -191,9 +206,69 @@ async def test_a_dead_token_holds_the_post_and_reports_the_account_once(world: W
     await world.publisher.publish_due(due(Platform.INSTAGRAM, media=[IMAGE], post_id="b"))
     held = world.sink.of(PostHeld)
     assert [h.error_code for h in held] == [ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_EXPIRED]
+    assert held[0].platform_error is not None  # what the platform said when the refresh was refused
     (status,) = world.sink.of(AccountStatusChanged)
     assert (status.status, status.previous_status) == (AccountStatus.TOKEN_EXPIRED, AccountStatus.ACTIVE)
     assert world.vault.records["acct-1"].status is AccountStatus.TOKEN_EXPIRED
+
+
+async def test_the_platform_error_reaches_events_with_its_words_and_without_secrets(world: World) -> None:
+    await world.connect(Platform.X)
+    echoed = "over capacity; request had access_token=EAAsecret0123456 and Authorization: Bearer xyz.secret.789"
+    await world.emu.add_fault("server_error", platform="x", count=1, message=echoed)
+    await world.publisher.publish_due(due(Platform.X, caption="raw"))
+    (retry,) = world.sink.of(PostRetryScheduled)
+    assert retry.platform_error is not None
+    assert retry.platform_error["status"] == 503
+    assert "over capacity" in retry.error_message
+    shown = retry.model_dump_json()
+    assert "over capacity" in shown
+    assert "EAAsecret0123456" not in shown
+    assert "xyz.secret.789" not in shown
+
+
+@pytest.mark.parametrize(
+    ("platform", "granted", "missing"),
+    [
+        (Platform.X, ["tweet.read", "users.read"], "tweet.write"),
+        (Platform.X, ["tweet.read", "tweet.write"], None),
+        (Platform.LINKEDIN, ["r_liteprofile"], "w_member_social or w_organization_social"),
+        (Platform.YOUTUBE, ["https://www.googleapis.com/auth/youtube.upload"], None),
+        (Platform.TELEGRAM, ["anything"], None),
+        (Platform.INSTAGRAM, [], None),  # not recorded (connected before scopes were kept): unknown, allowed
+    ],
+)
+def test_publishing_needs_one_of_the_platforms_write_scopes(
+    platform: Platform, granted: list[str], missing: str | None
+) -> None:
+    expected = None if missing is None else f"reconnect with publishing permission: missing scope {missing}"
+    assert scope_problem(platform, granted) == expected
+
+
+async def test_a_read_only_grant_holds_the_post_without_calling_the_platform_until_reconnected(world: World) -> None:
+    info = await world.connect(Platform.X, scopes=["tweet.read", "users.read"])
+    await world.publisher.publish_due(due(Platform.X, caption="read only"))
+    (held,) = world.sink.of(PostHeld)
+    assert held.error_code is ErrorCode.ACCOUNT_INACTIVE  # a hold that a reconnect releases
+    assert held.reason == "reconnect with publishing permission: missing scope tweet.write"
+    assert world.sink.of(PostFailed) == []
+    assert (await world.emu.stats()).requests_by_platform.get("x", 0) == 0
+    # The reconnect grants the write scope; the scheduler then releases the post as the next attempt.
+    world.save(Platform.X, info, scopes=["tweet.read", "tweet.write"])
+    await world.publisher.publish_due(due(Platform.X, caption="read only", attempt=2))
+    (published,) = world.sink.of(PostPublished)
+    assert published.attempt == 2
+    assert await world.live_posts(Platform.X, info) == 1
+
+
+async def test_a_cached_read_only_grant_is_read_again_before_holding(world: World) -> None:
+    info = await world.connect(Platform.X, scopes=["tweet.read"])
+    credentials = Credentials(world.vault, world.clock, world.clients, refresh_margins={}, cache_seconds=3600)
+    with pytest.raises(AccountHeld):
+        await credentials.session(Platform.X, "acct-1")
+    world.save(Platform.X, info, scopes=["tweet.write"])  # reconnected while the grant was cached
+    keyed = await credentials.session(Platform.X, "acct-1")
+    assert keyed.session.access_token == info.access_token
 
 
 async def test_a_401_refreshes_once_and_stores_the_rotated_refresh_token(world: World) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from approval import handlers
 from approval.adapters.clock import SystemClock
@@ -16,6 +18,7 @@ from approval.adapters.mongo import (
     MongoAccounts,
     MongoApiKeys,
     MongoAssets,
+    MongoAttempts,
     MongoPolicies,
     MongoPosts,
     MongoSlots,
@@ -40,6 +43,7 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
         accounts=MongoAccounts(db),
         assets=MongoAssets(db),
         posts=MongoPosts(db),
+        attempts=MongoAttempts(db),
         vault=CredentialStore.in_database(
             infra.mongo[settings.credentials.database], build_cipher(settings.credentials)
         ),
@@ -52,9 +56,25 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
     consumers.register(infra, ports)
 
     background: list[asyncio.Task[None]] = []
+    expiring = Gauge(
+        "socialpub_accounts_tokens_expiring",
+        "Active accounts whose token expires within the horizon and holds no refresh token",
+        ["platform"],
+        registry=infra.metrics.registry,
+    )
+
+    async def count_expiring() -> None:
+        counts = await handlers.count_expiring_tokens(ports, timedelta(days=settings.token_expiry_horizon_days))
+        expiring.clear()  # a platform whose last expiring account was reconnected drops to nothing
+        for platform, count in counts.items():
+            expiring.labels(platform).set(count)
 
     async def start_jobs() -> None:
         await emit.relay_once()
+        await count_expiring()
+        background.append(
+            asyncio.create_task(every(settings.token_expiry_check_seconds, "expiring tokens", count_expiring))
+        )
         background.append(asyncio.create_task(every(settings.outbox_relay_interval_seconds, "outbox", emit.relay_once)))
         background.append(
             asyncio.create_task(every(settings.purge_interval_seconds, "purge", lambda: handlers.purge_deleted(ports)))

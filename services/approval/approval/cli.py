@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Operate the approval board: approve, reject, schedule, calendar, post status.")
+app = typer.Typer(help="Operate the approval board: approve, reject, schedule, calendar, post status and attempts.")
 console = Console()
 
 Url = Annotated[str, typer.Option(envvar="APPROVAL_URL", help="Base URL of the approval service")]
@@ -208,6 +208,33 @@ def posts(
         for p in items
     ]
     _table("Posts", ["post", "platform", "account", "status", "due (UTC)", "try", "detail"], rows)
+
+
+@app.command()
+def attempts(
+    post_id: str,
+    key: Key,
+    raw: Annotated[bool, typer.Option("--raw", help="Also print each platform's raw error (secrets removed)")] = False,
+    url: Url = DEFAULT_URL,
+) -> None:
+    """Every publish attempt of a post: when, the outcome, the error code and what the platform said."""
+    entries = _request(url, key, "GET", f"/v1/posts/{post_id}/attempts")["attempts"]
+    rows = [
+        [
+            a["attempt"],
+            _short(a["at"]),
+            a["outcome"],
+            a["error_code"],
+            a["message"] or a["permalink"] or "",
+            _short(a["next_attempt_at"]),
+        ]
+        for a in entries
+    ]
+    _table(f"Attempts of {post_id}", ["try", "when (UTC)", "outcome", "code", "platform says", "next try"], rows)
+    if raw:
+        for a in entries:
+            if a["platform_error"]:
+                console.print(f"attempt {a['attempt']} ({a['outcome']}): {json.dumps(a['platform_error'])}")
 
 
 @app.command()

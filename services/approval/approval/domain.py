@@ -5,6 +5,7 @@
 - validation of an asset's targets against their platforms' limits (PLATFORMS.md),
 - when a local publish time becomes a UTC instant,
 - the post read model: how each post event moves a post, never backwards,
+- each post's attempt history, where the board's failure reason comes from,
 - the aggregate status of an asset from its posts.
 """
 
@@ -545,6 +546,96 @@ class PostView(BaseModel):
     rev: int = 0  # bumped on every write, for compare-and-set
 
 
+class AttemptOutcome(StrEnum):
+    PUBLISHED = "published"
+    RETRY_SCHEDULED = "retry_scheduled"
+    DEFERRED = "deferred"  # the rate window is spent: waits for its reset, not a failure
+    HELD = "held"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+
+
+class AttemptEntry(BaseModel):
+    """One attempt's outcome in a post's history, as its event reported it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    post_id: str
+    workspace_id: str
+    attempt: int = Field(ge=0, description="0: failed before any attempt (e.g. an invalid schedule)")
+    outcome: AttemptOutcome
+    at: AwareDatetime
+    producer: str
+    error_code: ErrorCode | None = None
+    message: str | None = Field(default=None, description="The platform's own words, or why the post waits")
+    platform_error: dict[str, Any] | None = Field(default=None, description="Raw platform error, secrets removed")
+    next_attempt_at: AwareDatetime | None = None
+    remote_id: str | None = None
+    permalink: str | None = None
+
+
+def attempt_entry(event: Event) -> AttemptEntry | None:
+    """The history entry of an attempt's outcome event; None for any other event."""
+    common: dict[str, Any] = {
+        "event_id": str(event.event_id),
+        "workspace_id": event.workspace_id,
+        "at": event.occurred_at,
+        "producer": event.producer,
+    }
+    if isinstance(event, PostPublished):
+        return AttemptEntry(
+            **common,
+            post_id=event.post_id,
+            attempt=event.attempt,
+            outcome=AttemptOutcome.PUBLISHED,
+            remote_id=event.remote_id,
+            permalink=event.permalink,
+        )
+    if isinstance(event, PostRetryScheduled):
+        deferred = event.error_code is ErrorCode.RATE_LIMITED
+        return AttemptEntry(
+            **common,
+            post_id=event.post_id,
+            attempt=event.attempt,
+            outcome=AttemptOutcome.DEFERRED if deferred else AttemptOutcome.RETRY_SCHEDULED,
+            error_code=event.error_code,
+            message=event.error_message,
+            platform_error=event.platform_error,
+            next_attempt_at=event.next_attempt_at,
+        )
+    if isinstance(event, PostHeld):
+        return AttemptEntry(
+            **common,
+            post_id=event.post_id,
+            attempt=event.attempt,
+            outcome=AttemptOutcome.HELD,
+            error_code=event.error_code,
+            message=event.reason,
+            platform_error=event.platform_error,
+        )
+    if isinstance(event, PostFailed):
+        unconfirmed = event.error_code is ErrorCode.PUBLISH_UNCONFIRMED
+        return AttemptEntry(
+            **common,
+            post_id=event.post_id,
+            attempt=event.attempts,
+            outcome=AttemptOutcome.UNCONFIRMED if unconfirmed else AttemptOutcome.FAILED,
+            error_code=event.error_code,
+            message=event.error_message,
+            platform_error=event.platform_error,
+        )
+    return None
+
+
+def _failure_reason(event: PostRetryScheduled | PostHeld | PostFailed) -> dict[str, Any]:
+    """The board's answer to "why did this fail": the attempt's history entry, so the board and
+    the history never tell two stories."""
+    entry = attempt_entry(event)
+    assert entry is not None
+    return {"error_code": entry.error_code, "error_message": entry.message, "platform_error": entry.platform_error}
+
+
 def _event_progress(event: Event, current: PostView) -> tuple[int, int] | None:  # noqa: PLR0911 - one per type
     if isinstance(event, PostScheduled):
         return event.attempt, _RANK_WAITING
@@ -614,27 +705,18 @@ def apply_post_event(current: PostView, event: Event) -> PostView | None:
             "next_attempt_at": None,
         }
     elif isinstance(event, PostRetryScheduled):
-        update |= {
+        update |= _failure_reason(event) | {
             "status": PostStatus.QUEUED if event.error_code is ErrorCode.RATE_LIMITED else PostStatus.RETRYING,
             "next_attempt_at": event.next_attempt_at,
-            "error_code": event.error_code,
-            "error_message": event.error_message,
         }
     elif isinstance(event, PostHeld):
-        update |= {
+        update |= _failure_reason(event) | {
             "status": PostStatus.HELD,
             "held_reason": event.reason,
-            "error_code": event.error_code,
             "next_attempt_at": None,
         }
     elif isinstance(event, PostFailed):
-        update |= {
-            "status": _failed_status(event.error_code),
-            "error_code": event.error_code,
-            "error_message": event.error_message,
-            "platform_error": event.platform_error,
-            "next_attempt_at": None,
-        }
+        update |= _failure_reason(event) | {"status": _failed_status(event.error_code), "next_attempt_at": None}
     elif isinstance(event, PostCancelled):
         update |= {"status": PostStatus.CANCELLED, "next_attempt_at": None}
     elif isinstance(event, PostPublished):

@@ -21,6 +21,7 @@ from approval.domain import (
     AssetAction,
     AssetState,
     AssetVersion,
+    AttemptEntry,
     Conflict,
     Forbidden,
     InvalidContent,
@@ -40,6 +41,7 @@ from approval.ports import (
     ApiKeyRepository,
     AssetQuery,
     AssetRepository,
+    AttemptRepository,
     Clock,
     CredentialVault,
     MediaProbe,
@@ -89,6 +91,7 @@ class Ports:
     accounts: AccountRepository
     assets: AssetRepository
     posts: PostRepository
+    attempts: AttemptRepository
     vault: CredentialVault
     clock: Clock
     policies: PolicyRepository
@@ -884,10 +887,18 @@ async def purge_deleted(ports: Ports) -> int:
     """Remove assets (and their board rows) deleted longer ago than the retention period."""
     purged = await ports.assets.purge_deleted(ports.clock.now() - domain.SOFT_DELETE_RETENTION)
     for asset in purged:
-        await ports.posts.delete_many([post_id_for(asset.asset_id, t.target_id) for t in asset.targets])
+        post_ids = [post_id_for(asset.asset_id, t.target_id) for t in asset.targets]
+        await ports.posts.delete_many(post_ids)
+        await ports.attempts.delete_of_posts(post_ids)
     if purged:
         log.info("soft-deleted assets purged", count=len(purged))
     return len(purged)
+
+
+async def count_expiring_tokens(ports: Ports, horizon: timedelta) -> dict[str, int]:
+    """Per platform, the active accounts that need a reconnect within `horizon` (for the
+    `socialpub_accounts_tokens_expiring` gauge behind the alert of the same name)."""
+    return await ports.vault.expiring_by_platform(ports.clock.now() + horizon)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -899,6 +910,12 @@ async def get_post(ports: Ports, principal: Principal, post_id: str) -> PostView
     if post is None:
         raise NotFound(f"post {post_id} not found")
     return post
+
+
+async def post_attempts(ports: Ports, principal: Principal, post_id: str) -> list[AttemptEntry]:
+    """Every attempt of the post with its outcome, error and the platform's words, oldest first."""
+    post = await get_post(ports, principal, post_id)
+    return await ports.attempts.of_post(post.post_id)
 
 
 async def list_posts(ports: Ports, principal: Principal, query: PostQuery, page: Page) -> list[PostView]:
@@ -916,13 +933,19 @@ _MAX_CAS_ATTEMPTS = 20
 
 
 async def apply_post_event(ports: Ports, event: Event) -> bool:
-    """Fold one post event into the board. Idempotent; returns whether anything changed."""
+    """Fold one post event into the board and its attempt into the post's history. Idempotent;
+    returns whether the board changed."""
     post_id: str = getattr(event, "post_id", "")
+    entry = domain.attempt_entry(event)
     for _ in range(_MAX_CAS_ATTEMPTS):
         current = await ports.posts.get_any(post_id)
         if current is not None and current.workspace_id != event.workspace_id:
             log.warning("post event for another workspace's post ignored", post_id=post_id)
             return False
+        if entry is not None:
+            # Before the board, and even when the event is too late to move the board: every
+            # attempt stays in the history. Keyed by event_id, so a retry of this loop is a no-op.
+            await ports.attempts.add(entry)
         base = current or _post_from_event(event)
         if base is None:
             return False  # a command rejection or metrics for a post we never saw

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from approval.autopilot import ApprovalPolicy, PolicyChange
-from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
+from approval.domain import Account, ApiKey, Asset, AssetState, AttemptEntry, PostStatus, PostView, Workspace
 from approval.media import ProbedMedia
 from approval.slots import Slot
 from shared.credentials import OAuthTokens
@@ -114,6 +114,20 @@ class PostRepository(Protocol):
     async def delete_many(self, post_ids: Sequence[str]) -> None: ...
 
 
+class AttemptRepository(Protocol):
+    """Each post's attempt history."""
+
+    async def add(self, entry: AttemptEntry) -> None:
+        """Store the entry once: a redelivered event (same event_id) changes nothing."""
+        ...
+
+    async def of_post(self, post_id: str) -> list[AttemptEntry]:
+        """The post's entries in attempt order."""
+        ...
+
+    async def delete_of_posts(self, post_ids: Sequence[str]) -> None: ...
+
+
 class CredentialVault(Protocol):
     async def save(
         self,
@@ -127,6 +141,9 @@ class CredentialVault(Protocol):
         profile: dict[str, Any] | None = None,
     ) -> int: ...
     async def mark_status(self, account_id: str, status: AccountStatus) -> None: ...
+    async def expiring_by_platform(self, before: datetime) -> dict[str, int]:
+        """Active accounts per platform whose token expires before then and cannot be refreshed."""
+        ...
 
 
 class PolicyRepository(Protocol):

@@ -28,6 +28,12 @@ class ApprovalSettings(ServiceSettings):
     outbox_relay_interval_seconds: float = Field(
         default=30, gt=0, description="How often unpublished asset events are sent again"
     )
+    token_expiry_horizon_days: float = Field(
+        default=7, gt=0, description="An account whose token dies within this many days counts as expiring"
+    )
+    token_expiry_check_seconds: float = Field(
+        default=300, gt=0, description="How often the expiring-token gauge is recounted"
+    )
     media_probe: MediaProbeSettings = MediaProbeSettings()
     slot_gap_horizon_hours: float = Field(
         default=48, gt=0, le=24 * 93, description="Default horizon of GET /v1/slots/gaps: empty slots due this soon"

@@ -2,18 +2,21 @@
 
 - what a failed attempt leads to (retry with backoff, hold, defer to a rate window, fail),
 - caption limits, checked before any call (reject with a reason, never truncate),
+- whether an account's granted scopes let it publish,
 - the rolling rate window of one account.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
-from shared.events import ErrorCode
+from shared.events import ErrorCode, Platform
+from shared.scopes import PUBLISH_SCOPES, can_publish
 
 # Namespace of the ids of events the publisher derives: a re-emitted outcome keeps its event_id.
 _EVENT_NAMESPACE = UUID("6a0f3c52-9d4e-4c1b-8f57-2e7d0a9b1c34")
@@ -98,6 +101,16 @@ def caption_problem(caption: str, rules: CaptionRules) -> str | None:
     if rules.max_mentions is not None and (n := len(MENTION.findall(caption))) > rules.max_mentions:
         return f"the {rules.name} has {n} mentions; at most {rules.max_mentions} are allowed"
     return None
+
+
+def scope_problem(platform: Platform, granted: Sequence[str]) -> str | None:
+    """Why an account's OAuth grant cannot publish, or None.
+
+    No recorded scopes means unknown, not read-only: accounts connected before scopes were kept, or
+    through a client that did not report them, must go on publishing as they did."""
+    if not granted or can_publish(platform, granted):
+        return None
+    return f"reconnect with publishing permission: missing scope {' or '.join(sorted(PUBLISH_SCOPES[platform]))}"
 
 
 @dataclass(frozen=True)

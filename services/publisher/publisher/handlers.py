@@ -55,7 +55,7 @@ from shared.events import (
     PostPublished,
     PostRetryScheduled,
 )
-from shared.logging import get_logger
+from shared.logging import get_logger, redact, redact_text
 
 log = get_logger(__name__)
 
@@ -68,13 +68,21 @@ T = TypeVar("T")
 
 
 class AccountHeld(Exception):
-    """The account cannot publish until someone reconnects it; `announce` reports a status change."""
+    """The account cannot publish until someone reconnects it; `announce` reports a status change,
+    `raw` is the platform's error that said so (if the platform said it)."""
 
-    def __init__(self, code: ErrorCode, reason: str, announce: list[Outgoing] | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        reason: str,
+        announce: list[Outgoing] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.announce = announce or []
+        self.raw = raw
 
 
 @dataclass(frozen=True)
@@ -118,20 +126,18 @@ class Credentials:
         return stored
 
     async def session(self, platform: Platform, account_id: str, *, any_status: bool = False) -> Keyed:
-        """A usable session; AccountHeld if the account is not active (unless `any_status`)."""
+        """A usable session; AccountHeld if the account is not active or its grant lacks the
+        publishing scope (unless `any_status`)."""
         try:
             stored = await self._load(account_id, fresh=False)
-            if stored.status is not AccountStatus.ACTIVE:
+            if _unusable(platform, stored) is not None:
                 stored = await self._load(account_id, fresh=True)  # never hold on a stale cache
         except CredentialsNotFound:
             raise AccountHeld(ErrorCode.ACCOUNT_INACTIVE, "no credentials stored: connect the account") from None
         except CredentialsError as exc:
             raise AccountHeld(ErrorCode.ACCOUNT_INACTIVE, str(exc)) from None
-        if stored.status is not AccountStatus.ACTIVE and not any_status:
-            code = (
-                ErrorCode.TOKEN_EXPIRED if stored.status is AccountStatus.TOKEN_EXPIRED else ErrorCode.ACCOUNT_INACTIVE
-            )
-            raise AccountHeld(code, f"the account is {stored.status.value}: reconnect it to publish")
+        if not any_status and (held := _unusable(platform, stored)) is not None:
+            raise held
         expires = stored.tokens.expires_at
         margin = self._margins.get(platform, timedelta(minutes=10))
         if expires is not None and expires - margin <= self._clock.now():
@@ -166,6 +172,7 @@ class Credentials:
                 ErrorCode.TOKEN_EXPIRED,
                 f"the token is dead and cannot be refreshed ({exc.message}): reconnect the account",
                 await self.declare(platform, stored, AccountStatus.TOKEN_EXPIRED, exc.message),
+                _platform_error(exc),
             ) from exc
         try:
             # Compare-and-set: a rotated refresh token is stored exactly once, never lost to a race.
@@ -231,6 +238,16 @@ class Credentials:
         if lock is None:
             lock = self._locks[account_id] = asyncio.Lock()
         return lock
+
+
+def _unusable(platform: Platform, stored: StoredCredentials) -> AccountHeld | None:
+    """Why these credentials cannot publish until the account is reconnected, or None."""
+    if stored.status is not AccountStatus.ACTIVE:
+        code = ErrorCode.TOKEN_EXPIRED if stored.status is AccountStatus.TOKEN_EXPIRED else ErrorCode.ACCOUNT_INACTIVE
+        return AccountHeld(code, f"the account is {stored.status.value}: reconnect it to publish")
+    if why := domain.scope_problem(platform, stored.tokens.scopes):
+        return AccountHeld(ErrorCode.ACCOUNT_INACTIVE, why)
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -327,6 +344,15 @@ class RateLimits:
 
 def domain_time(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def _platform_error(exc: PlatformError) -> dict[str, Any] | None:
+    """The platform's raw answer for a person to read, with secrets masked: analytics reads the
+    topics, and a platform may echo a token, a client secret or an Authorization header back."""
+    if exc.status is None and not exc.detail:
+        return None
+    raw: dict[str, Any] = redact({"status": exc.status, **exc.detail})
+    return raw
 
 
 # ------------------------------------------------------------------------------------------------
@@ -597,7 +623,7 @@ class Publisher:
             )
             stored = await self._credentials.stored(job.account_id)
             announce = await self._credentials.declare(job.platform, stored, status, exc.message)
-            return self._held(job, history, AccountHeld(exc.code, exc.message, announce))
+            return self._held(job, history, AccountHeld(exc.code, exc.message, announce, _platform_error(exc)))
         return self._failure(job, history, exc)
 
     # ----- outcomes and their events -----------------------------------------------------------
@@ -615,8 +641,7 @@ class Publisher:
             rand=self._rand(),
             retry_at=retry_at,
         )
-        raw = {"status": exc.status, **exc.detail} if exc.status is not None or exc.detail else None
-        return self._decided(job, decision, exc.message, raw)
+        return self._decided(job, decision, exc.message, _platform_error(exc))
 
     def _decided(self, job: PostDue, decision: Decision, message: str, raw: dict[str, Any] | None) -> RecordedOutcome:
         code = decision.error_code
@@ -626,21 +651,22 @@ class Publisher:
             event = PostRetryScheduled(
                 **self._common(job, "retry"),
                 error_code=code,
-                error_message=message,
+                error_message=redact_text(message),
                 attempt=job.attempt,
                 next_attempt=job.attempt + 1,
                 next_attempt_at=decision.next_attempt_at,
+                platform_error=raw,
             )
             return self._outcome(
                 job, decision.verdict, decision.failures, [(topics.POSTS_RETRY_SCHEDULED, event, job.post_id)]
             )
         if decision.verdict is Verdict.HELD:
-            held = AccountHeld(code, message)
+            held = AccountHeld(code, message, raw=raw)
             return self._held(job, History(None, decision.failures), held)
         failed = PostFailed(
             **self._common(job, "failed"),
             error_code=code,
-            error_message=message,
+            error_message=redact_text(message),
             platform_error=raw,
             attempts=job.attempt,
         )
@@ -653,7 +679,7 @@ class Publisher:
     def _unconfirmed(
         self, job: PostDue, history: History, why: str, exc: PlatformError | None = None
     ) -> RecordedOutcome:
-        raw = {"status": exc.status, **exc.detail} if exc is not None else None
+        raw = _platform_error(exc) if exc is not None else None
         message = f"the post may or may not be live; a person has to check ({why})"
         return self._decided(
             job, Decision(Verdict.UNCONFIRMED, ErrorCode.PUBLISH_UNCONFIRMED, None, history.failures), message, raw
@@ -664,7 +690,13 @@ class Publisher:
         return self._decided(job, decision, reason, None)
 
     def _held(self, job: PostDue, history: History, held: AccountHeld) -> RecordedOutcome:
-        event = PostHeld(**self._common(job, "held"), error_code=held.code, reason=held.reason, attempt=job.attempt)
+        event = PostHeld(
+            **self._common(job, "held"),
+            error_code=held.code,
+            reason=redact_text(held.reason),
+            attempt=job.attempt,
+            platform_error=held.raw,
+        )
         events: list[Outgoing] = [*held.announce, (topics.POSTS_HELD, event, job.post_id)]
         return self._outcome(job, Verdict.HELD, history.failures, events)
 

@@ -86,6 +86,11 @@ class PostRetryScheduled(PostEvent):
     attempt: int = Field(ge=1, description="The attempt that did not succeed")
     next_attempt: int = Field(ge=1)
     next_attempt_at: AwareDatetime
+    platform_error: dict[str, Any] | None = Field(
+        default=None,
+        description="Raw platform error of the attempt, secrets removed; null when the platform was not called "
+        "(e.g. deferred by our own count of the rate window)",
+    )
 
 
 class PostHeld(PostEvent):
@@ -93,6 +98,9 @@ class PostHeld(PostEvent):
     error_code: ErrorCode
     reason: str
     attempt: int = Field(ge=1)
+    platform_error: dict[str, Any] | None = Field(
+        default=None, description="Raw platform error that led to the hold, secrets removed"
+    )
 
 
 class PostCancelled(PostEvent):

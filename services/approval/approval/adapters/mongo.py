@@ -7,6 +7,7 @@ compare-and-set filters, since there are no transactions to lean on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from approval.autopilot import ApprovalPolicy, PolicyChange
-from approval.domain import Account, ApiKey, Asset, AssetState, PostStatus, PostView, Workspace
+from approval.domain import Account, ApiKey, Asset, AssetState, AttemptEntry, PostStatus, PostView, Workspace
 from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
 from approval.slots import Slot
 from shared.events import ALL_EVENTS, AccountStatus, Platform, decode, encode
@@ -28,6 +29,7 @@ API_KEYS = "api_keys"
 ACCOUNTS = "accounts"
 ASSETS = "assets"
 POSTS = "posts"
+POST_ATTEMPTS = "post_attempts"
 POLICIES = "approval_policies"
 POLICY_CHANGES = "approval_policy_changes"
 POLICY_USAGE = "approval_policy_usage"
@@ -271,6 +273,40 @@ class MongoPosts:
 
     async def delete_many(self, post_ids: Sequence[str]) -> None:
         await bulk_write_chunked(self._c, [DeleteOne({"_id": p}) for p in post_ids])
+
+
+class MongoAttempts:
+    """One document per attempt entry, `_id` = `<post_id>#<attempt>#<event_id>`: a post's history is
+    one `_id` range (the only indexed lookup on FerretDB) and a redelivered event lands on its own
+    entry. The raw platform error is kept as JSON text: a platform's payload may hold nested arrays
+    or keys with dots, which FerretDB refuses to store."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._c: AsyncCollection[Document] = db[POST_ATTEMPTS]
+
+    @staticmethod
+    def _range(post_id: str) -> Document:
+        return {"_id": {"$gte": f"{post_id}#", "$lt": f"{post_id}$"}}  # '$' sorts right after '#'
+
+    async def add(self, entry: AttemptEntry) -> None:
+        doc = entry.model_dump(exclude={"platform_error"})
+        if entry.platform_error is not None:
+            doc["platform_error_json"] = json.dumps(entry.platform_error)
+        key = f"{entry.post_id}#{entry.attempt:05d}#{entry.event_id}"
+        await self._c.update_one({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+
+    async def of_post(self, post_id: str) -> list[AttemptEntry]:
+        entries = []
+        for doc in await self._c.find(self._range(post_id)).to_list():
+            if doc["post_id"] != post_id:
+                continue  # a post whose id starts with "<post_id>#"
+            raw = doc.get("platform_error_json")
+            entries.append(AttemptEntry.model_validate({**doc, "platform_error": json.loads(raw) if raw else None}))
+        return sorted(entries, key=lambda e: (e.attempt, e.at))
+
+    async def delete_of_posts(self, post_ids: Sequence[str]) -> None:
+        for post_id in post_ids:
+            await self._c.delete_many(self._range(post_id))
 
 
 class MongoPolicies:

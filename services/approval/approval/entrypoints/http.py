@@ -30,6 +30,7 @@ from approval.entrypoints.schemas import (
     AssetPostsOut,
     AssetVersionIn,
     AssetVersionsOut,
+    AttemptsOut,
     BootstrapOut,
     BulkFailure,
     BulkIds,
@@ -399,6 +400,10 @@ def build_router(ports: Ports, emit: Emit, settings: ApprovalSettings) -> APIRou
     @router.get("/posts/{post_id}", tags=["posts"], summary="One post's status")
     async def get_post(post_id: str, caller: Caller) -> PostOut:
         return PostOut.of(await handlers.get_post(ports, caller, post_id), ports.clock.now())
+
+    @router.get("/posts/{post_id}/attempts", tags=["posts"], summary="Every publish attempt of a post and its outcome")
+    async def post_attempts(post_id: str, caller: Caller) -> AttemptsOut:
+        return AttemptsOut.of(post_id, await handlers.post_attempts(ports, caller, post_id))
 
     async def _command(post_id: str, outgoing: list[Outgoing]) -> CommandOut:
         await emit(outgoing)

@@ -7,10 +7,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from approval import domain, scopes
+from approval import domain
 from approval.autopilot import ApprovalPolicy, PolicyChange, PolicyRules, PolicyScope
 from approval.domain import AggregateStatus, AssetState, PendingEdits, PostStatus, Role, TargetSpec
 from approval.slots import Slot
+from shared import scopes
 from shared.credentials import OAuthTokens
 from shared.events import AccountStatus, ErrorCode, MediaRef, Platform, PostFormat, Schedule
 
@@ -435,6 +436,28 @@ class PostOut(BaseModel):
         return cls.model_validate(
             {**p.model_dump(), "status": domain.effective_status(p, now), "stored_status": p.status}
         )
+
+
+class AttemptOut(BaseModel):
+    attempt: int = Field(description="0: failed before any attempt (e.g. an invalid schedule)")
+    outcome: domain.AttemptOutcome
+    at: datetime
+    error_code: ErrorCode | None
+    message: str | None = Field(description="The platform's own words, or why the post waits")
+    platform_error: dict[str, Any] | None = Field(description="The platform's raw error, secrets removed")
+    next_attempt_at: datetime | None
+    remote_id: str | None
+    permalink: str | None
+    event_id: str = Field(description="The event that reported this outcome")
+
+
+class AttemptsOut(BaseModel):
+    post_id: str
+    attempts: list[AttemptOut] = Field(description="Oldest first")
+
+    @classmethod
+    def of(cls, post_id: str, entries: list[domain.AttemptEntry]) -> AttemptsOut:
+        return cls(post_id=post_id, attempts=[AttemptOut.model_validate(e.model_dump()) for e in entries])
 
 
 class AssetPostsOut(BaseModel):

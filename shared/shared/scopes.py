@@ -1,7 +1,9 @@
 """Whether a connected account's OAuth grant lets us publish: the scope each platform requires.
 
-Scope names as the platforms' docs spell them. Google reports scopes as URLs, so a scope matches
-on its last path segment too. Telegram bots need no OAuth grant: a bot token can always post.
+One table for every service: approval shows it on accounts, the publisher holds posts of accounts
+connected without it. Scope names as the platforms' docs spell them. Google reports scopes as URLs,
+so a scope matches on its last path segment too. Telegram bots need no OAuth grant: a bot token can
+always post.
 """
 
 from __future__ import annotations
