@@ -11,12 +11,15 @@ from metrics.domain import (
     PullPolicy,
     PullReason,
     Rollup,
+    account_after_snapshot,
     after_failure,
     after_pull,
     after_rate_limit,
     check_refresh,
+    first_account_plan,
     first_plan,
     freshness,
+    next_daily,
     next_slot,
     nightly_offset,
     reason_for,
@@ -133,3 +136,25 @@ def test_rollup_sums_present_values_and_counts_them() -> None:
     assert rollup.with_value["views"] == 2
     assert (rollup.sums["likes"], rollup.with_value["likes"]) == (3, 1)
     assert (rollup.sums["reach"], rollup.with_value["reach"]) == (0, 0)
+
+
+def test_account_snapshots_run_daily_at_a_stable_per_account_time() -> None:
+    account = "acct-1"
+    first = first_account_plan(PUBLISHED)
+    assert (first.due_at, first.reason) == (PUBLISHED, PullReason.FIRST)
+    following = account_after_snapshot(account, first, PUBLISHED, POLICY)
+    # 14:30 on Nov 22: the next daily slot is 02:00 UTC on Nov 23 plus the account's offset.
+    offset = following.due_at - datetime(2026, 11, 23, 2, tzinfo=UTC)
+    assert timedelta(0) <= offset < POLICY.account_spread
+    assert following.reason is PullReason.DAILY
+    after = account_after_snapshot(account, following, following.due_at, POLICY)
+    assert after.due_at - following.due_at == timedelta(days=1)
+    assert next_daily("acct-2", PUBLISHED, POLICY) != following.due_at  # accounts do not all call at once
+
+
+def test_account_downtime_is_one_catch_up_snapshot() -> None:
+    plan = account_after_snapshot("acct-1", first_account_plan(PUBLISHED), PUBLISHED, POLICY)
+    back_at = plan.due_at + timedelta(days=3, hours=1)
+    assert reason_for(plan, back_at, POLICY) is PullReason.CATCH_UP
+    following = account_after_snapshot("acct-1", plan, back_at, POLICY)
+    assert back_at < following.due_at < back_at + timedelta(days=1)

@@ -8,14 +8,15 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 
+from metrics.account_handlers import AccountSnapshots
 from metrics.adapters.approval import ApprovalKeys
-from metrics.adapters.mongo import INDEXES, MongoMetricsStore
+from metrics.adapters.mongo import INDEXES, MongoAccountStore, MongoMetricsStore
 from metrics.adapters.runtime import BusSink, SystemClock
 from metrics.domain import PullPolicy
 from metrics.entrypoints import consumers
 from metrics.entrypoints.http import build_router, install_error_handlers
-from metrics.entrypoints.timer import run_pulls
-from metrics.handlers import MetricsConfig, MetricsService
+from metrics.entrypoints.timer import run_account_snapshots, run_pulls
+from metrics.handlers import MetricsConfig, MetricsService, PlatformCalls
 from metrics.instruments import build_pull_metrics
 from metrics.platforms import SOURCES
 from metrics.platforms.base import InsightSource, OAuthClient
@@ -41,6 +42,8 @@ def pull_policy(settings: PullSettings) -> PullPolicy:
         retry_max=timedelta(seconds=settings.retry_max_seconds),
         max_tries=settings.max_tries,
         rate_limit_backoff=timedelta(seconds=settings.rate_limit_backoff_seconds),
+        account_hour_utc=settings.account_hour_utc,
+        account_spread=timedelta(minutes=settings.account_spread_minutes),
     )
 
 
@@ -83,32 +86,44 @@ def create_app(
     )
     sources, clients = build_sources(settings, platform_transport)
     approval_http = httpx.AsyncClient(base_url=settings.approval_url, timeout=5.0, transport=approval_transport)
+    config = MetricsConfig(
+        policy=pull_policy(settings.pulls),
+        refresh_min_interval=timedelta(seconds=settings.refresh_min_interval_seconds),
+        stale_after=timedelta(hours=settings.stale_after_hours),
+        max_concurrent_pulls=settings.max_concurrent_pulls,
+    )
+    calls = PlatformCalls(credentials, config.policy)
+    instruments = build_pull_metrics(infra.metrics.registry)
     service = MetricsService(
         store=MongoMetricsStore(infra.db),
-        credentials=credentials,
+        calls=calls,
         sources=sources,
         sink=BusSink(infra.bus),
         clock=clock,
-        config=MetricsConfig(
-            policy=pull_policy(settings.pulls),
-            refresh_min_interval=timedelta(seconds=settings.refresh_min_interval_seconds),
-            stale_after=timedelta(hours=settings.stale_after_hours),
-            max_concurrent_pulls=settings.max_concurrent_pulls,
-        ),
-        instruments=build_pull_metrics(infra.metrics.registry),
+        config=config,
+        instruments=instruments,
+    )
+    accounts = AccountSnapshots(
+        store=MongoAccountStore(infra.db),
+        calls=calls,
+        sources=sources,
+        clock=clock,
+        config=config,
+        instruments=instruments,
     )
     consumers.register(
-        infra.bus, service, batch_size=settings.batch_size, session_timeout_ms=settings.session_timeout_ms
+        infra.bus, service, accounts, batch_size=settings.batch_size, session_timeout_ms=settings.session_timeout_ms
     )
     keys = ApprovalKeys(approval_http, cache_seconds=settings.auth_cache_seconds)
     router = build_router(
-        service, keys, clock, refresh_role=settings.refresh_role, unreported_role=settings.unreported_role
+        service, accounts, keys, clock, refresh_role=settings.refresh_role, unreported_role=settings.unreported_role
     )
 
     tasks: list[asyncio.Task[None]] = []
 
     async def start_loop() -> None:
         tasks.append(asyncio.create_task(run_pulls(service), name="pulls"))
+        tasks.append(asyncio.create_task(run_account_snapshots(accounts), name="account-snapshots"))
 
     async def stop_loop() -> None:
         for task in tasks:
@@ -123,4 +138,5 @@ def create_app(
     app = build_app(infra, title="socialpub metrics", routers=[router])
     install_error_handlers(app, clock)
     app.state.metrics_service = service
+    app.state.account_snapshots = accounts
     return app

@@ -7,12 +7,14 @@
   reset; neither is ever dropped.
 - Canonical metrics: None means the platform gave no value, never zero.
 - Freshness of what a reader sees.
+- The daily snapshot of an account (followers and what else the platform offers per account),
+  planned like post pulls: one catch-up after downtime, never one per missed day.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -22,12 +24,29 @@ from shared.events import CanonicalMetrics, Platform
 METRIC_NAMES: tuple[str, ...] = tuple(CanonicalMetrics.model_fields)
 
 
+@dataclass(frozen=True)
+class AccountMetrics:
+    """What an account's daily snapshot holds, mapped from each platform's names. None means the
+    platform gave no value, never zero. `likes` are likes received (page likes on Facebook);
+    `reach` is the account's reach over the last day."""
+
+    followers: int | None = None
+    posts: int | None = None
+    views: int | None = None
+    likes: int | None = None
+    reach: int | None = None
+
+    def as_dict(self) -> dict[str, int | None]:
+        return asdict(self)
+
+
 class PullReason(StrEnum):
     FIRST = "first"
     DAY = "day"
     NIGHTLY = "nightly"
     REFRESH = "refresh"
     CATCH_UP = "catch_up"
+    DAILY = "daily"  # an account's daily snapshot
 
 
 class PullStatus(StrEnum):
@@ -63,6 +82,8 @@ class PullPolicy:
     retry_max: timedelta = timedelta(hours=1)
     max_tries: int = 5
     rate_limit_backoff: timedelta = timedelta(minutes=15)
+    account_hour_utc: int = 2
+    account_spread: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -71,13 +92,19 @@ class Slot:
     reason: PullReason
 
 
-def nightly_offset(post_id: str, policy: PullPolicy) -> timedelta:
-    """A stable per-post offset into the nightly window, so 03:00 is not one burst of calls."""
-    spread = int(policy.nightly_spread.total_seconds())
-    return timedelta(seconds=zlib.crc32(post_id.encode()) % spread) if spread > 0 else timedelta(0)
+def _offset(key: str, spread: timedelta) -> timedelta:
+    seconds = int(spread.total_seconds())
+    return timedelta(seconds=zlib.crc32(key.encode()) % seconds) if seconds > 0 else timedelta(0)
 
 
-def next_slot(post_id: str, published_at: datetime, after: datetime, policy: PullPolicy) -> Slot | None:
+def nightly_offset(spread_key: str, policy: PullPolicy) -> timedelta:
+    """A stable offset into the nightly window, so 03:00 is not one burst of calls. The key is the
+    post id, or the account id where one call pulls many posts, so an account's posts fall due
+    together and go out in one call."""
+    return _offset(spread_key, policy.nightly_spread)
+
+
+def next_slot(spread_key: str, published_at: datetime, after: datetime, policy: PullPolicy) -> Slot | None:
     """The first planned pull strictly after `after`, or None when the post is no longer young."""
     first = Slot(published_at + policy.first_after, PullReason.FIRST)
     day = Slot(published_at + policy.day_after, PullReason.DAY)
@@ -86,7 +113,7 @@ def next_slot(post_id: str, published_at: datetime, after: datetime, policy: Pul
             return slot
     end = published_at + policy.young_for
     earliest = max(day.at + policy.nightly_min_gap, after)
-    offset = nightly_offset(post_id, policy)
+    offset = nightly_offset(spread_key, policy)
     night = datetime.combine(earliest.date(), time(policy.nightly_hour_utc), earliest.tzinfo) + offset
     while night <= earliest or night < day.at + policy.nightly_min_gap:
         night += timedelta(days=1)
@@ -104,8 +131,8 @@ class Plan:
     tries: int = 0
 
 
-def first_plan(post_id: str, published_at: datetime, policy: PullPolicy) -> Plan:
-    slot = next_slot(post_id, published_at, published_at - timedelta(microseconds=1), policy)
+def first_plan(spread_key: str, published_at: datetime, policy: PullPolicy) -> Plan:
+    slot = next_slot(spread_key, published_at, published_at - timedelta(microseconds=1), policy)
     assert slot is not None  # the first pull always exists
     return Plan(slot.at, slot.at, slot.reason)
 
@@ -115,28 +142,61 @@ def reason_for(plan: Plan, now: datetime, policy: PullPolicy) -> PullReason:
     return PullReason.CATCH_UP if now - plan.slot_at > policy.catch_up_after else plan.reason
 
 
-def after_pull(post_id: str, published_at: datetime, plan: Plan, now: datetime, policy: PullPolicy) -> Plan | None:
+def after_pull(spread_key: str, published_at: datetime, plan: Plan, now: datetime, policy: PullPolicy) -> Plan | None:
     """The plan once a pull has run (or been given up): the next slot after both the one just
     served and now, so slots missed during downtime collapse into the pull that just ran."""
-    slot = next_slot(post_id, published_at, max(plan.slot_at, now), policy)
+    slot = next_slot(spread_key, published_at, max(plan.slot_at, now), policy)
     return None if slot is None else Plan(slot.at, slot.at, slot.reason)
 
 
-def after_failure(
-    post_id: str, published_at: datetime, plan: Plan, now: datetime, policy: PullPolicy
-) -> tuple[Plan | None, bool]:
-    """Back off and try again, or give this pull up after max_tries. Returns (plan, gave_up)."""
+def backoff(plan: Plan, now: datetime, policy: PullPolicy) -> Plan | None:
+    """The same pull, tried again after an exponential backoff; None once it has used its tries."""
     tries = plan.tries + 1
     if tries >= policy.max_tries:
-        return after_pull(post_id, published_at, plan, now, policy), True
+        return None
     delay = min(policy.retry_base * (2 ** (tries - 1)), policy.retry_max)
-    return replace(plan, due_at=now + delay, tries=tries), False
+    return replace(plan, due_at=now + delay, tries=tries)
+
+
+def after_failure(
+    spread_key: str, published_at: datetime, plan: Plan, now: datetime, policy: PullPolicy
+) -> tuple[Plan | None, bool]:
+    """Back off and try again, or give this pull up after max_tries. Returns (plan, gave_up)."""
+    retried = backoff(plan, now, policy)
+    if retried is None:
+        return after_pull(spread_key, published_at, plan, now, policy), True
+    return retried, False
 
 
 def after_rate_limit(plan: Plan, now: datetime, retry_at: datetime | None, policy: PullPolicy) -> Plan:
     """Wait for the platform's reset (or a default backoff); the pull is kept, never dropped."""
     at = retry_at if retry_at is not None and retry_at > now else now + policy.rate_limit_backoff
     return replace(plan, due_at=at)
+
+
+# ----- account snapshots ---------------------------------------------------------------------
+
+
+def first_account_plan(now: datetime) -> Plan:
+    """A newly known account gets its first snapshot at once, so readers have a value that day."""
+    return Plan(now, now, PullReason.FIRST)
+
+
+def next_daily(account_id: str, after: datetime, policy: PullPolicy) -> datetime:
+    """The account's first daily slot strictly after `after`: the daily hour (UTC) plus a stable
+    per-account offset, so the accounts of a large agency do not all call at once."""
+    start = datetime.combine(after.date(), time(policy.account_hour_utc), after.tzinfo)
+    slot = start + _offset(account_id, policy.account_spread)
+    while slot <= after:
+        slot += timedelta(days=1)
+    return slot
+
+
+def account_after_snapshot(account_id: str, plan: Plan, now: datetime, policy: PullPolicy) -> Plan:
+    """The next daily slot after both the one just served and now: missed days during downtime
+    collapse into the snapshot that just ran (a snapshot cannot be taken for a past day)."""
+    at = next_daily(account_id, max(plan.slot_at, now), policy)
+    return Plan(at, at, PullReason.DAILY)
 
 
 # ----- canonical metrics ---------------------------------------------------------------------

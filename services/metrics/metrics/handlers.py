@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid5
 
 from metrics import domain
@@ -65,8 +65,18 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class CallFailed:
+    """Why a platform call gave no answer, as the status of the post or account it was for."""
+
+    status: PullStatus
+    retry_at: datetime | None = None
+    note: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Attempt:
-    """What calling the platform gave (before anything is stored)."""
+    """What calling the platform gave for one post (before anything is stored)."""
 
     status: PullStatus
     insights: Insights | None = None
@@ -96,48 +106,135 @@ class Reading:
     age_seconds: float | None
 
 
-class Timetable:
-    """The plans this replica owns, in memory, with a heap of their due times."""
+class Planned(Protocol):
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def plan(self) -> Plan | None: ...
+
+
+P = TypeVar("P", bound=Planned)
+R = TypeVar("R")
+
+
+class Timetable(Generic[P]):
+    """The plans this replica owns (of posts, or of accounts), in memory, with a heap of their due times."""
 
     def __init__(self) -> None:
-        self._posts: dict[str, TrackedPost] = {}
+        self._items: dict[str, P] = {}
         self._due = DueHeap(self._is_current)
         self.partitions: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._posts)
+        return len(self._items)
 
-    def get(self, post_id: str) -> TrackedPost | None:
-        return self._posts.get(post_id)
+    def get(self, key: str) -> P | None:
+        return self._items.get(key)
 
-    def put(self, post: TrackedPost) -> None:
-        if post.plan is None:
-            self._posts.pop(post.post_id, None)
+    def put(self, item: P) -> None:
+        if item.plan is None:
+            self._items.pop(item.key, None)
             return
-        self._posts[post.post_id] = post
-        self._due.push(post.plan.due_at.timestamp(), post.post_id)
+        self._items[item.key] = item
+        self._due.push(item.plan.due_at.timestamp(), item.key)
 
-    def assign(self, partitions: Iterable[int], posts: Iterable[TrackedPost]) -> None:
+    def assign(self, partitions: Iterable[int], items: Iterable[P]) -> None:
         self.partitions |= set(partitions)
-        for post in posts:
-            self.put(post)
+        for item in items:
+            self.put(item)
 
     def revoke(self, partitions: Iterable[int]) -> None:
         revoked = set(partitions)
         self.partitions -= revoked
-        self._posts = {k: p for k, p in self._posts.items() if p.partition not in revoked}
-        self._due.retain(self._posts)
+        self._items = {k: p for k, p in self._items.items() if p.partition not in revoked}
+        self._due.retain(self._items)
 
     def next_due(self) -> float | None:
         return self._due.next_due()
 
-    def pop_due(self, now: datetime, limit: int) -> list[TrackedPost]:
-        """Take the due posts out; each is put back with its next plan once its pull has run."""
-        return [self._posts.pop(post_id) for post_id in self._due.pop_due(now.timestamp(), limit)]
+    def pop_due(self, now: datetime, limit: int) -> list[P]:
+        """Take the due items out; each is put back with its next plan once it has run."""
+        return [self._items.pop(key) for key in self._due.pop_due(now.timestamp(), limit)]
 
-    def _is_current(self, ts: float, post_id: str) -> bool:
-        post = self._posts.get(post_id)
-        return post is not None and post.plan is not None and post.plan.due_at.timestamp() == ts
+    def _is_current(self, ts: float, key: str) -> bool:
+        item = self._items.get(key)
+        return item is not None and item.plan is not None and item.plan.due_at.timestamp() == ts
+
+
+class PlatformCalls:
+    """One account's call to its platform: the credentials, one token refresh on a 401, and every
+    answer that is not a result translated into a status. Shared by post pulls and account
+    snapshots, so a throttled account waits for both without calling."""
+
+    def __init__(self, credentials: Credentials, policy: PullPolicy) -> None:
+        self._credentials = credentials
+        self._policy = policy
+        # Accounts a platform throttled, until when: their other calls wait without calling.
+        self._throttled: dict[tuple[Platform, str], datetime] = {}
+
+    async def call(  # noqa: PLR0911 - one return per outcome
+        self,
+        source: InsightSource,
+        account_id: str,
+        now: datetime,
+        request: Callable[[StoredCredentials], Awaitable[R]],
+    ) -> R | CallFailed:
+        """`request(credentials)`'s result, or why there is none. Never raises for what the platform says."""
+        throttled_until = self._throttled.get((source.platform, account_id))
+        if throttled_until is not None and throttled_until > now:
+            note = f"the account's insight calls are throttled until {throttled_until.isoformat()}"
+            return CallFailed(PullStatus.RATE_LIMITED, retry_at=throttled_until, note=note)
+        try:
+            creds = await self._credentials.load(account_id)
+        except CredentialsNotFound:
+            return CallFailed(PullStatus.NO_CREDENTIALS, note="no credentials are stored for this account")
+        except UndecryptableCredentials:
+            return CallFailed(PullStatus.NO_CREDENTIALS, note="the account's credentials cannot be decrypted")
+        if creds.status is not AccountStatus.ACTIVE:
+            return CallFailed(PullStatus.TOKEN_EXPIRED, note=f"the account is {creds.status.value}; reconnect it")
+        try:
+            try:
+                return await request(creds)
+            except TokenRejected:
+                return await request(await self._renewed(creds, source))
+        except RateLimited as exc:
+            retry_at = exc.retry_at if exc.retry_at and exc.retry_at > now else None
+            retry_at = retry_at or now + self._policy.rate_limit_backoff
+            self._throttled[(source.platform, account_id)] = retry_at
+            log.warning("insights rate limited", retry_at=retry_at.isoformat())
+            return CallFailed(PullStatus.RATE_LIMITED, retry_at=retry_at, note=exc.message, error=exc.detail)
+        except TokenRejected as exc:
+            return CallFailed(PullStatus.TOKEN_EXPIRED, note=exc.message, error=exc.detail)
+        except PostGone as exc:
+            return CallFailed(PullStatus.DELETED, note=exc.message, error=exc.detail)
+        except TransientError as exc:
+            return CallFailed(PullStatus.RETRYING, note=exc.message, error=exc.detail)
+        except (PermanentError, InsightError) as exc:
+            return CallFailed(PullStatus.FAILED, note=exc.message, error=exc.detail)
+
+    async def _renewed(self, creds: StoredCredentials, source: InsightSource) -> StoredCredentials:
+        """Fresh tokens after a 401: someone else's newer tokens if there are any, else a refresh
+        stored with compare-and-set (a rotated refresh token must never be lost)."""
+        current = await self._credentials.load(creds.account_id)
+        if current.version != creds.version:
+            return current
+        tokens = await source.refresh(current.tokens)
+        try:
+            version = await self._credentials.replace_tokens(
+                current.account_id, tokens, expected_version=current.version
+            )
+        except StaleCredentials:
+            return await self._credentials.load(creds.account_id)
+        log.info("access token refreshed", account_id=creds.account_id)
+        return replace(current, tokens=tokens, version=version)
+
+
+def access_token(creds: StoredCredentials) -> str:
+    return creds.tokens.access_token.get_secret_value()
 
 
 class MetricsService:
@@ -145,25 +242,23 @@ class MetricsService:
         self,
         *,
         store: MetricsStore,
-        credentials: Credentials,
+        calls: PlatformCalls,
         sources: Mapping[Platform, InsightSource],
         sink: EventSink,
         clock: Clock,
         config: MetricsConfig,
         instruments: PullMetrics | None = None,
     ) -> None:
-        self.timetable = Timetable()
+        self.timetable: Timetable[TrackedPost] = Timetable()
         self._instruments = instruments or build_pull_metrics()
         self.wakeup = asyncio.Event()
         self._store = store
-        self._credentials = credentials
+        self._calls = calls
         self._sources = sources
         self._sink = sink
         self._clock = clock
         self._config = config
         self._slots = asyncio.Semaphore(config.max_concurrent_pulls)
-        # Accounts a platform throttled, until when: their other pulls wait without calling.
-        self._throttled: dict[tuple[Platform, str], datetime] = {}
         self._lock = asyncio.Lock()
 
     # ----- ownership ---------------------------------------------------------------------------
@@ -200,7 +295,7 @@ class MetricsService:
                 campaign=event.campaign,
                 published_at=event.published_at,
                 partition=delivery.partition,
-                plan=domain.first_plan(event.post_id, event.published_at, policy) if supported else None,
+                plan=domain.first_plan(self._spread_key(event), event.published_at, policy) if supported else None,
                 status=PullStatus.PENDING if supported else PullStatus.UNSUPPORTED,
             )
         existing = await self._store.add(list(fresh.values()))
@@ -227,46 +322,77 @@ class MetricsService:
                 due = self.timetable.pop_due(now, self._config.dispatch_chunk)
             if not due:
                 return ran
-            await asyncio.gather(*(self._run_planned(post, now) for post in due))
+            await asyncio.gather(*(self._run_planned(batch, now) for batch in self._batches(due)))
             ran += len(due)
 
-    async def _run_planned(self, post: TrackedPost, now: datetime) -> None:
+    def _batch_size(self, platform: Platform) -> int:
+        source = self._sources.get(platform)
+        return source.batch_size if source is not None else 1
+
+    def _spread_key(self, post: TrackedPost | PostPublished) -> str:
+        """Where one call pulls many posts, an account's nightly pulls share one slot (and call)."""
+        return post.account_id if self._batch_size(post.platform) > 1 else post.post_id
+
+    def _batches(self, due: Sequence[TrackedPost]) -> list[list[TrackedPost]]:
+        """Due posts of one account, up to what one call of their platform takes (one, mostly)."""
+        by_account: dict[tuple[Platform, str], list[TrackedPost]] = {}
+        for post in due:
+            by_account.setdefault((post.platform, post.account_id), []).append(post)
+        batches: list[list[TrackedPost]] = []
+        for (platform, _), posts in by_account.items():
+            size = self._batch_size(platform)
+            batches.extend(posts[start : start + size] for start in range(0, len(posts), size))
+        return batches
+
+    async def _run_planned(self, posts: Sequence[TrackedPost], now: datetime) -> None:
+        attempts: Sequence[Attempt | None]
+        try:
+            async with self._slots:
+                started = time.perf_counter()
+                attempts = await self._collect(posts, now)
+                self._instruments.pull_seconds.labels(posts[0].platform.value).observe(time.perf_counter() - started)
+        except Exception:
+            log.exception("insight call failed unexpectedly; its pulls stay planned and run again")
+            attempts = [None] * len(posts)
+        await asyncio.gather(*(self._finish(post, attempt, now) for post, attempt in zip(posts, attempts, strict=True)))
+        self.wakeup.set()
+
+    async def _finish(self, post: TrackedPost, attempt: Attempt | None, now: datetime) -> None:
+        """Store one post's outcome and its next plan (or, without an outcome, try again soon)."""
         plan = post.plan
         assert plan is not None
         reason = domain.reason_for(plan, now, self._config.policy)
+        updated = replace(post, plan=replace(plan, due_at=now + _ERROR_RETRY))
         with log_context(post_id=post.post_id, platform=post.platform.value, reason=reason.value):
-            try:
-                async with self._slots:
-                    started = time.perf_counter()
-                    attempt = await self._collect(post, now)
-                    self._instruments.pull_seconds.labels(post.platform.value).observe(time.perf_counter() - started)
-                updated = replace(post, plan=self._next_plan(post, plan, attempt, now), status=attempt.status)
-                await self._store_attempt(post, attempt, reason, now)
-                await self._store.save_plan(updated)
-                self._instruments.pulls.labels(post.platform.value, reason.value, attempt.status.value).inc()
-            except Exception:
-                log.exception("pull failed to be recorded; it stays planned and runs again")
-                updated = replace(post, plan=replace(plan, due_at=now + _ERROR_RETRY))
+            if attempt is not None:
+                try:
+                    pulled = replace(post, plan=self._next_plan(post, plan, attempt, now), status=attempt.status)
+                    await self._store_attempt(post, attempt, reason, now)
+                    await self._store.save_plan(pulled)
+                    updated = pulled
+                    self._instruments.pulls.labels(post.platform.value, reason.value, attempt.status.value).inc()
+                except Exception:
+                    log.exception("pull failed to be recorded; it stays planned and runs again")
             async with self._lock:
                 if post.partition in self.timetable.partitions:
                     self.timetable.put(updated)
                 self._instruments.planned.set(len(self.timetable))
-        self.wakeup.set()
 
     def _next_plan(self, post: TrackedPost, plan: Plan, attempt: Attempt, now: datetime) -> Plan | None:
         policy = self._config.policy
+        key = self._spread_key(post)
         match attempt.status:
             case PullStatus.RATE_LIMITED:
                 return domain.after_rate_limit(plan, now, attempt.retry_at, policy)
             case PullStatus.RETRYING:
-                next_plan, gave_up = domain.after_failure(post.post_id, post.published_at, plan, now, policy)
+                next_plan, gave_up = domain.after_failure(key, post.published_at, plan, now, policy)
                 if gave_up:
                     log.warning("pull given up after its tries; the next planned pull still runs")
                 return next_plan
             case PullStatus.DELETED | PullStatus.UNSUPPORTED:
                 return None
             case _:
-                return domain.after_pull(post.post_id, post.published_at, plan, now, policy)
+                return domain.after_pull(key, post.published_at, plan, now, policy)
 
     # ----- refresh now -------------------------------------------------------------------------
 
@@ -286,7 +412,7 @@ class MetricsService:
             raise RefreshRefused("another refresh of this post has just started", code="refresh_too_soon", retry_at=now)
         with log_context(post_id=post_id, platform=view.post.platform.value, reason=PullReason.REFRESH.value):
             async with self._slots:
-                attempt = await self._collect(view.post, now)
+                (attempt,) = await self._collect([view.post], now)
             await self._store_attempt(view.post, attempt, PullReason.REFRESH, now)
         if attempt.status is PullStatus.RATE_LIMITED:
             # The platform refused: give the caller's refresh back and say when the platform allows it.
@@ -356,63 +482,26 @@ class MetricsService:
 
     # ----- the pull itself ---------------------------------------------------------------------
 
-    async def _collect(self, post: TrackedPost, now: datetime) -> Attempt:  # noqa: PLR0911 - one return per outcome
-        """Call the platform for one post: credentials, one token refresh on a 401, and every
-        answer translated into a status. Never raises for what the platform says."""
-        source = self._sources.get(post.platform)
+    async def _collect(self, posts: Sequence[TrackedPost], now: datetime) -> list[Attempt]:
+        """Call the platform once for these posts of one account; an attempt per post, in order."""
+        first = posts[0]
+        source = self._sources.get(first.platform)
         if source is None:
-            return Attempt(PullStatus.UNSUPPORTED, note=f"{post.platform.value} has no post metrics")
-        throttled_until = self._throttled.get((post.platform, post.account_id))
-        if throttled_until is not None and throttled_until > now:
-            note = f"the account's insight calls are throttled until {throttled_until.isoformat()}"
-            return Attempt(PullStatus.RATE_LIMITED, retry_at=throttled_until, note=note)
-        try:
-            creds = await self._credentials.load(post.account_id)
-        except CredentialsNotFound:
-            return Attempt(PullStatus.NO_CREDENTIALS, note="no credentials are stored for this account")
-        except UndecryptableCredentials:
-            return Attempt(PullStatus.NO_CREDENTIALS, note="the account's credentials cannot be decrypted")
-        if creds.status is not AccountStatus.ACTIVE:
-            return Attempt(PullStatus.TOKEN_EXPIRED, note=f"the account is {creds.status.value}; reconnect it")
-        ref = PostRef(post.post_id, post.remote_id, post.account_id, post.published_at)
-        try:
-            try:
-                insights = await source.fetch(ref, creds.tokens.access_token.get_secret_value(), now)
-            except TokenRejected:
-                creds = await self._renewed(creds, source)
-                insights = await source.fetch(ref, creds.tokens.access_token.get_secret_value(), now)
-        except RateLimited as exc:
-            retry_at = exc.retry_at if exc.retry_at and exc.retry_at > now else None
-            retry_at = retry_at or now + self._config.policy.rate_limit_backoff
-            self._throttled[(post.platform, post.account_id)] = retry_at
-            log.warning("insights rate limited", retry_at=retry_at.isoformat())
-            return Attempt(PullStatus.RATE_LIMITED, retry_at=retry_at, note=exc.message, error=exc.detail)
-        except TokenRejected as exc:
-            return Attempt(PullStatus.TOKEN_EXPIRED, note=exc.message, error=exc.detail)
-        except PostGone as exc:
-            return Attempt(PullStatus.DELETED, note=exc.message, error=exc.detail)
-        except TransientError as exc:
-            return Attempt(PullStatus.RETRYING, note=exc.message, error=exc.detail)
-        except (PermanentError, InsightError) as exc:
-            return Attempt(PullStatus.FAILED, note=exc.message, error=exc.detail)
+            return [Attempt(PullStatus.UNSUPPORTED, note=f"{first.platform.value} has no post metrics")] * len(posts)
+        refs = [PostRef(p.post_id, p.remote_id, p.account_id, p.published_at) for p in posts]
+        fetch_many = source.fetch_many
+        answer = await self._calls.call(
+            source, first.account_id, now, lambda creds: fetch_many(refs, access_token(creds), now)
+        )
+        if isinstance(answer, CallFailed):
+            failed = Attempt(answer.status, retry_at=answer.retry_at, note=answer.note, error=answer.error)
+            return [failed] * len(posts)
+        return [self._attempt(insights) for insights in answer]
+
+    @staticmethod
+    def _attempt(insights: Insights) -> Attempt:
         status = {"ok": PullStatus.OK, "too_old": PullStatus.TOO_OLD}.get(insights.status, PullStatus.NOT_ENOUGH_DATA)
         return Attempt(status, insights=insights, note=insights.note)
-
-    async def _renewed(self, creds: StoredCredentials, source: InsightSource) -> StoredCredentials:
-        """Fresh tokens after a 401: someone else's newer tokens if there are any, else a refresh
-        stored with compare-and-set (a rotated refresh token must never be lost)."""
-        current = await self._credentials.load(creds.account_id)
-        if current.version != creds.version:
-            return current
-        tokens = await source.refresh(current.tokens)
-        try:
-            version = await self._credentials.replace_tokens(
-                current.account_id, tokens, expected_version=current.version
-            )
-        except StaleCredentials:
-            return await self._credentials.load(creds.account_id)
-        log.info("access token refreshed", account_id=creds.account_id)
-        return replace(current, tokens=tokens, version=version)
 
     async def _store_attempt(self, post: TrackedPost, attempt: Attempt, reason: PullReason, now: datetime) -> None:
         insights = attempt.insights

@@ -12,6 +12,7 @@ class PullMetrics:
     pulls: Counter
     pull_seconds: Histogram
     planned: Gauge
+    account_snapshots: Counter
 
 
 def build_pull_metrics(registry: CollectorRegistry | None = None) -> PullMetrics:
@@ -32,5 +33,11 @@ def build_pull_metrics(registry: CollectorRegistry | None = None) -> PullMetrics
         ),
         planned=Gauge(
             "socialpub_metrics_planned_posts", "Posts with a planned pull on this replica", registry=registry
+        ),
+        account_snapshots=Counter(
+            "socialpub_metrics_account_snapshots",
+            "Daily account snapshots by platform, why they ran (first, daily, catch_up) and what they found",
+            ["platform", "reason", "status"],
+            registry=registry,
         ),
     )

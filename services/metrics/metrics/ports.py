@@ -34,6 +34,10 @@ class TrackedPost:
     plan: Plan | None  # None: no more automatic pulls (old, deleted or unsupported)
     status: PullStatus = PullStatus.PENDING
 
+    @property
+    def key(self) -> str:
+        return self.post_id
+
 
 @dataclass(frozen=True)
 class PullRecord:
@@ -112,6 +116,65 @@ class MetricsStore(Protocol):
     async def asset_posts(self, asset_id: str) -> list[str]: ...
 
     async def rollup_entries(self, workspace_id: str, start: datetime, end: datetime) -> list[RollupEntry]: ...
+
+
+@dataclass(frozen=True)
+class TrackedAccount:
+    """A connected account whose daily snapshot this service takes, with its next one."""
+
+    account_id: str
+    workspace_id: str
+    platform: Platform
+    partition: int  # of accounts.status-changed.v1, which is keyed by account
+    plan: Plan | None  # None: no snapshots (the platform has no account metrics here)
+    status: PullStatus = PullStatus.PENDING
+
+    @property
+    def key(self) -> str:
+        return self.account_id
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """What one account snapshot found, ready to be stored."""
+
+    account: TrackedAccount
+    attempted_at: datetime
+    reason: PullReason
+    status: PullStatus
+    note: str | None = None
+    metrics: dict[str, int | None] | None = None  # None: no answer to store
+    raw: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AccountView:
+    account: TrackedAccount
+    metrics: dict[str, int | None] | None
+    collected_at: datetime | None
+    collected_reason: str | None
+    status_note: str | None
+    last_attempt_at: datetime | None
+    snapshots: int
+
+
+class AccountStore(Protocol):
+    async def add(self, accounts: Sequence[TrackedAccount]) -> set[str]:
+        """Insert newly seen accounts; returns the ids that were already known (left untouched)."""
+        ...
+
+    async def load_active(self, partitions: Collection[int]) -> list[TrackedAccount]: ...
+
+    async def get(self, account_id: str) -> AccountView | None: ...
+
+    async def save_plan(self, account: TrackedAccount) -> None: ...
+
+    async def record(self, record: AccountRecord) -> None:
+        """Store a snapshot's outcome; with values, a snapshot and the latest values."""
+        ...
+
+    async def history(self, account_id: str, limit: int, before_seq: int | None) -> list[Snapshot]: ...
 
 
 class Credentials(Protocol):

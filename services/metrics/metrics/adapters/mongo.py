@@ -9,6 +9,9 @@ lookup FerretDB indexes) and nothing needs more than plain updates.
   latest values of that day's posts under `posts.<post_id>`. A rollup over a time range reads one
   document per day and sums in Python: no `$group` accumulators needed, on FerretDB or MongoDB.
 - `assets`: per asset, its posts (`posts.<post_id>` = post_id), for the per-asset view.
+- `accounts`: one document per connected account (`_id` = account_id): next daily snapshot,
+  status of the last one, latest values with their collection time.
+- `account_snapshots`: every account snapshot, `_id` = `<account_id>:<seq>` like `snapshots`.
 
 FerretDB v1 applies an update as read-modify-write without isolation: concurrent `$set`s of
 different fields of one document lose all but one (20 concurrent writes keep about 4). Writes to
@@ -29,7 +32,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from metrics.domain import Plan, PullReason, PullStatus
-from metrics.ports import PostView, PullRecord, RollupEntry, Snapshot, TrackedPost
+from metrics.ports import (
+    AccountRecord,
+    AccountView,
+    PostView,
+    PullRecord,
+    RollupEntry,
+    Snapshot,
+    TrackedAccount,
+    TrackedPost,
+)
 from shared.events import Platform
 from shared.mongo import Document, IndexSpec
 
@@ -37,6 +49,8 @@ POSTS = "posts"
 SNAPSHOTS = "snapshots"
 ROLLUP_DAYS = "rollup_days"
 ASSETS = "assets"
+ACCOUNTS = "accounts"
+ACCOUNT_SNAPSHOTS = "account_snapshots"
 _DUPLICATE_KEY = 11000
 _INSERT_CHUNK = 50
 
@@ -44,6 +58,7 @@ _INSERT_CHUNK = 50
 INDEXES = [
     IndexSpec(POSTS, [("active", 1), ("partition", 1)]),
     IndexSpec(SNAPSHOTS, [("post_id", 1), ("collected_at", 1)]),
+    IndexSpec(ACCOUNTS, [("active", 1), ("partition", 1)]),
 ]
 
 
@@ -56,8 +71,8 @@ def day_key(workspace_id: str, day: datetime) -> str:
     return f"{workspace_id}|{day.astimezone(UTC).date().isoformat()}"
 
 
-def _plan_fields(post: TrackedPost) -> Document:
-    plan = post.plan
+def _plan_fields(item: TrackedPost | TrackedAccount) -> Document:
+    plan = item.plan
     return {
         "plan_due_at": plan.due_at if plan else None,
         "plan_slot_at": plan.slot_at if plan else None,
@@ -95,12 +110,27 @@ def _to_doc(post: TrackedPost, now: datetime) -> Document:
     }
 
 
-def _from_doc(doc: Document) -> TrackedPost:
-    plan = (
-        Plan(doc["plan_due_at"], doc["plan_slot_at"], PullReason(doc["plan_reason"]), int(doc.get("plan_tries") or 0))
-        if doc.get("plan_due_at") is not None
-        else None
+def _plan_from(doc: Document) -> Plan | None:
+    if doc.get("plan_due_at") is None:
+        return None
+    return Plan(
+        doc["plan_due_at"], doc["plan_slot_at"], PullReason(doc["plan_reason"]), int(doc.get("plan_tries") or 0)
     )
+
+
+def _snapshot_from(seq: int, snap: Document) -> Snapshot:
+    return Snapshot(
+        seq=seq,
+        collected_at=snap["collected_at"],
+        reason=snap["reason"],
+        status=snap["status"],
+        metrics=snap.get("metrics") or {},
+        raw=snap.get("raw") or {},
+    )
+
+
+def _from_doc(doc: Document) -> TrackedPost:
+    plan = _plan_from(doc)
     return TrackedPost(
         post_id=doc["_id"],
         workspace_id=doc["workspace_id"],
@@ -281,16 +311,7 @@ class MongoMetricsStore:
         for seq in range(last, max(0, last - limit), -1):  # newest first, each by _id
             snap = await self._snapshots.find_one({"_id": f"{post_id}:{seq:08d}"})
             if snap is not None:
-                found.append(
-                    Snapshot(
-                        seq=seq,
-                        collected_at=snap["collected_at"],
-                        reason=snap["reason"],
-                        status=snap["status"],
-                        metrics=snap.get("metrics") or {},
-                        raw=snap.get("raw") or {},
-                    )
-                )
+                found.append(_snapshot_from(seq, snap))
         return found
 
     async def asset_posts(self, asset_id: str) -> list[str]:
@@ -319,3 +340,132 @@ class MongoMetricsStore:
                     )
             day += timedelta(days=1)
         return entries
+
+
+def _account_from(doc: Document) -> TrackedAccount:
+    return TrackedAccount(
+        account_id=doc["_id"],
+        workspace_id=doc["workspace_id"],
+        platform=Platform(doc["platform"]),
+        partition=int(doc["partition"]),
+        plan=_plan_from(doc),
+        status=PullStatus(doc.get("status") or PullStatus.PENDING.value),
+    )
+
+
+class MongoAccountStore:
+    """Account snapshots: documents written by one replica each (the owner of the account's
+    partition), so none of the shared-document serialization of the post store is needed."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._accounts = db[ACCOUNTS]
+        self._snapshots = db[ACCOUNT_SNAPSHOTS]
+
+    async def add(self, accounts: Sequence[TrackedAccount]) -> set[str]:
+        now = datetime.now(UTC)
+        existing: set[str] = set()
+        for account in accounts:
+            try:
+                await self._accounts.insert_one(
+                    {
+                        "_id": account.account_id,
+                        "workspace_id": account.workspace_id,
+                        "platform": account.platform.value,
+                        "partition": account.partition,
+                        **_plan_fields(account),
+                        "status": account.status.value,
+                        "status_note": None,
+                        "last_attempt_at": None,
+                        "collected_at": None,
+                        "collected_reason": None,
+                        "metrics": None,
+                        "raw": None,
+                        "snapshots": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            except DuplicateKeyError:
+                existing.add(account.account_id)
+        return existing
+
+    async def load_active(self, partitions: Collection[int]) -> list[TrackedAccount]:
+        if not partitions:
+            return []
+        query = {"active": True, "partition": {"$in": list(partitions)}}
+        return [_account_from(d) async for d in self._accounts.find(query)]
+
+    async def get(self, account_id: str) -> AccountView | None:
+        doc = await self._accounts.find_one({"_id": account_id})
+        if doc is None:
+            return None
+        return AccountView(
+            account=_account_from(doc),
+            metrics=doc.get("metrics"),
+            collected_at=doc.get("collected_at"),
+            collected_reason=doc.get("collected_reason"),
+            status_note=doc.get("status_note"),
+            last_attempt_at=doc.get("last_attempt_at"),
+            snapshots=int(doc.get("snapshots") or 0),
+        )
+
+    async def save_plan(self, account: TrackedAccount) -> None:
+        await self._accounts.update_one(
+            {"_id": account.account_id}, {"$set": {**_plan_fields(account), "updated_at": datetime.now(UTC)}}
+        )
+
+    async def record(self, record: AccountRecord) -> None:
+        account = record.account
+        status: Document = {
+            "status": record.status.value,
+            "status_note": record.note,
+            "last_attempt_at": record.attempted_at,
+            "last_error": record.error,
+            "updated_at": datetime.now(UTC),
+        }
+        if record.metrics is None:
+            await self._accounts.update_one({"_id": account.account_id}, {"$set": status})
+            return
+        latest = {
+            "collected_at": record.attempted_at,
+            "collected_reason": record.reason.value,
+            "metrics": record.metrics,
+            "raw": record.raw,
+        }
+        counted = await self._accounts.find_one_and_update(
+            {"_id": account.account_id},
+            {"$inc": {"snapshots": 1}, "$set": {**status, **latest}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if counted is None:
+            return
+        # During a rebalance two replicas may briefly both own the account, and FerretDB's $inc is not
+        # isolated: a number taken twice keeps the first snapshot rather than failing this one.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._snapshots.insert_one(
+                {
+                    "_id": f"{account.account_id}:{int(counted['snapshots']):08d}",
+                    "account_id": account.account_id,
+                    "workspace_id": account.workspace_id,
+                    "platform": account.platform.value,
+                    "collected_at": record.attempted_at,
+                    "reason": record.reason.value,
+                    "status": record.status.value,
+                    "metrics": record.metrics,
+                    "raw": record.raw,
+                }
+            )
+
+    async def history(self, account_id: str, limit: int, before_seq: int | None) -> list[Snapshot]:
+        doc = await self._accounts.find_one({"_id": account_id}, {"snapshots": 1})
+        if doc is None:
+            return []
+        last = int(doc.get("snapshots") or 0)
+        if before_seq is not None:
+            last = min(last, before_seq - 1)
+        found: list[Snapshot] = []
+        for seq in range(last, max(0, last - limit), -1):  # newest first, each by _id
+            snap = await self._snapshots.find_one({"_id": f"{account_id}:{seq:08d}"})
+            if snap is not None:
+                found.append(_snapshot_from(seq, snap))
+        return found

@@ -1,4 +1,4 @@
-"""HTTP read API of the metrics service: per post, per asset, rollups, and refresh now.
+"""HTTP read API of the metrics service: per post, per asset, per account, rollups, and refresh now.
 
 Same model as the approval service: `Authorization: Bearer sp_<id>_<secret>` API keys (checked
 by asking the approval service, which owns them), the caller's workspace comes from its key so no
@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from metrics.account_handlers import AccountReading, AccountSnapshots
 from metrics.adapters.approval import ApprovalKeys, Caller, KeyCheckUnavailable, KeyRefused
 from metrics.domain import Freshness, Rollup
 from metrics.handlers import MetricsService, NotFound, Reading, RefreshRefused
@@ -92,6 +93,38 @@ class PostMetricsOut(BaseModel):
         )
 
 
+class AccountMetricsOut(BaseModel):
+    account_id: str
+    platform: str
+    metrics: dict[str, int | None] | None
+    status: str
+    status_note: str | None
+    freshness: FreshnessOut
+    next_snapshot_at: datetime | None
+    last_attempt_at: datetime | None
+    snapshots: int
+
+    @classmethod
+    def of(cls, reading: AccountReading) -> "AccountMetricsOut":
+        view, account = reading.view, reading.view.account
+        return cls(
+            account_id=account.account_id,
+            platform=account.platform.value,
+            metrics=view.metrics,
+            status=account.status.value,
+            status_note=view.status_note,
+            freshness=FreshnessOut(
+                state=reading.freshness,
+                collected_at=view.collected_at,
+                age_seconds=reading.age_seconds,
+                collected_reason=view.collected_reason,
+            ),
+            next_snapshot_at=account.plan.due_at if account.plan else None,
+            last_attempt_at=view.last_attempt_at,
+            snapshots=view.snapshots,
+        )
+
+
 class AssetMetricsOut(BaseModel):
     asset_id: str
     posts: list[PostMetricsOut]
@@ -115,6 +148,12 @@ class SnapshotOut(BaseModel):
 
 class HistoryOut(BaseModel):
     post_id: str
+    items: list[SnapshotOut]
+    next_before: int | None
+
+
+class AccountHistoryOut(BaseModel):
+    account_id: str
     items: list[SnapshotOut]
     next_before: int | None
 
@@ -225,7 +264,13 @@ def role_allows(role: str, needed: str) -> bool:
 
 
 def build_router(
-    service: MetricsService, keys: ApprovalKeys, clock: Clock, *, refresh_role: str, unreported_role: str
+    service: MetricsService,
+    accounts: AccountSnapshots,
+    keys: ApprovalKeys,
+    clock: Clock,
+    *,
+    refresh_role: str,
+    unreported_role: str,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=ERRORS)
     bearer = HTTPBearer(auto_error=False, description="An API key of the approval service: sp_<id>_<secret>")
@@ -261,6 +306,29 @@ def build_router(
         if not role_allows(role, refresh_role):
             raise Forbidden(f"refreshing needs the {refresh_role} role; the API key has {role}")
         return PostMetricsOut.of(await service.refresh_now(post_id, who.workspace_id))
+
+    @router.get(
+        "/accounts/{account_id}/metrics", tags=["accounts"], summary="An account's latest daily snapshot with freshness"
+    )
+    async def account_metrics(account_id: str, who: Who) -> AccountMetricsOut:
+        return AccountMetricsOut.of(await accounts.read(account_id, who.workspace_id))
+
+    @router.get(
+        "/accounts/{account_id}/metrics/history",
+        tags=["accounts"],
+        summary="Every snapshot of an account, newest first",
+    )
+    async def account_history(
+        account_id: str,
+        who: Who,
+        limit: Annotated[int, Query(ge=1, le=400)] = 60,
+        before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")] = None,
+    ) -> AccountHistoryOut:
+        items = await accounts.history(account_id, who.workspace_id, limit, before)
+        next_before = items[-1].seq if len(items) == limit and items[-1].seq > 1 else None
+        return AccountHistoryOut(
+            account_id=account_id, items=[SnapshotOut.of(s) for s in items], next_before=next_before
+        )
 
     @router.get("/assets/{asset_id}/metrics", tags=["metrics"], summary="Engagement of an asset on each platform")
     async def asset_metrics(asset_id: str, who: Who) -> AssetMetricsOut:

@@ -1,7 +1,8 @@
-"""The pull loop: sleep until the earliest planned pull (or until woken by a change), run it."""
+"""The pull loops: sleep until the earliest planned pull or snapshot (or until woken by a change), run it."""
 
 from __future__ import annotations
 
+from metrics.account_handlers import AccountSnapshots
 from metrics.handlers import MetricsService
 from shared.timers import run_timer
 
@@ -12,4 +13,13 @@ async def run_pulls(service: MetricsService) -> None:
         wakeup=service.wakeup,
         step=service.run_due,
         what="running due pulls",
+    )
+
+
+async def run_account_snapshots(accounts: AccountSnapshots) -> None:
+    await run_timer(
+        seconds_until_next_due=accounts.seconds_until_next_due,
+        wakeup=accounts.wakeup,
+        step=accounts.run_due,
+        what="taking due account snapshots",
     )

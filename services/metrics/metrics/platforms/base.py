@@ -7,14 +7,16 @@ base URL is the platform's API (the emulator locally) and translates the platfor
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 from pydantic import SecretStr
 
+from metrics.domain import AccountMetrics
 from shared.credentials import OAuthTokens
 from shared.events import CanonicalMetrics, Platform
 from shared.logging import register_secret
@@ -39,6 +41,22 @@ class Insights:
     # ok, or why there are no values although the call worked (not_enough_data, too_old)
     status: str = "ok"
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """The platform-side account: its id there (None when not recorded: the token's own account,
+    `me`, is asked for) and the non-secret profile facts stored with the credentials."""
+
+    account_id: str
+    external_id: str | None = None
+    profile: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountStats:
+    metrics: AccountMetrics
+    raw: Json
 
 
 @dataclass(frozen=True)
@@ -85,9 +103,20 @@ class PermanentError(InsightError):
 
 class InsightSource(Protocol):
     platform: Platform
+    # Most posts one call can pull (all of one account); 1 where the platform takes one post per call.
+    batch_size: int
 
     async def fetch(self, post: PostRef, access_token: str, now: datetime) -> Insights:
         """The post's current insights, mapped onto the canonical names, with the raw payload."""
+        ...
+
+    async def fetch_many(self, posts: Sequence[PostRef], access_token: str, now: datetime) -> list[Insights]:
+        """The insights of up to `batch_size` posts of one account, in the order asked. An error
+        of the call is raised (it applies to every post); a post without data has its own status."""
+        ...
+
+    async def fetch_account(self, account: AccountRef, access_token: str, now: datetime) -> AccountStats:
+        """The account's current followers and other account-level values, with the raw payload."""
         ...
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
@@ -101,6 +130,14 @@ class HttpPlatform:
 
     http: httpx.AsyncClient
     oauth: OAuthClient = field(default_factory=OAuthClient)
+    batch_size: ClassVar[int] = 1
+
+    async def fetch(self, post: PostRef, access_token: str, now: datetime) -> Insights:
+        raise NotImplementedError
+
+    async def fetch_many(self, posts: Sequence[PostRef], access_token: str, now: datetime) -> list[Insights]:
+        # One call per post: platforms with a batch endpoint override this and `batch_size`.
+        return [await self.fetch(post, access_token, now) for post in posts]
 
     async def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -70,6 +70,14 @@ class GraphInsights(HttpPlatform):
             return Insights(CanonicalMetrics(), body, status="not_enough_data", note=not_enough)
         return Insights(self.map(insight_values(body)), body)
 
+    async def graph_get(self, path: str, params: dict[str, str], access_token: str, now: datetime) -> Json:
+        """GET a Graph node or edge; every error raises, a "no data yet" one included."""
+        response = await self.call("GET", path, params=params, headers={"Authorization": f"Bearer {access_token}"})
+        body = self.body(response)
+        if response.status_code >= 400 or "error" in body:
+            raise PermanentError(self.errors(response, body, now), detail=body)
+        return body
+
     def errors(self, response: httpx.Response, body: Json, now: datetime) -> str:
         """Raise for the error in `body`; return the platform's words when it only means "no data yet"."""
         error = body.get("error") if isinstance(body.get("error"), dict) else {}

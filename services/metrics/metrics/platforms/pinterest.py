@@ -2,6 +2,8 @@
 
 Quirks: analytics cover at most the last 90 days, so an older pin is reported as too old
 rather than with a partial sum; clicks are pin clicks plus outbound clicks.
+Account stats: `GET /v5/user_account` (follower_count, pin_count; monthly_views stays in raw: a
+rolling 30-day figure, not a total).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from metrics.domain import first_present, sum_present
-from metrics.platforms.base import HttpPlatform, Insights, PostRef
+from metrics.domain import AccountMetrics, first_present, sum_present
+from metrics.platforms.base import AccountRef, AccountStats, HttpPlatform, Insights, PostRef
 from shared.credentials import OAuthTokens
 from shared.events import CanonicalMetrics, Platform
 
@@ -49,6 +51,15 @@ class PinterestInsights(HttpPlatform):
             clicks=sum_present(values, "PIN_CLICK", "OUTBOUND_CLICK"),
         )
         return Insights(metrics, body)
+
+    async def fetch_account(self, account: AccountRef, access_token: str, now: datetime) -> AccountStats:
+        response = await self.call("GET", "/v5/user_account", headers={"Authorization": f"Bearer {access_token}"})
+        body = self.body(response)
+        self.generic_errors(response, body, now)
+        metrics = AccountMetrics(
+            followers=first_present(body, "follower_count"), posts=first_present(body, "pin_count")
+        )
+        return AccountStats(metrics, body)
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
         return await self.oauth2_refresh(tokens, self.oauth.token_url or "/v5/oauth/token")

@@ -3,6 +3,7 @@
 Quirks: non-public metrics (impressions seen by the author's app, link clicks) exist only for
 posts up to 30 days old, so they are asked for only then; a missing post comes back as HTTP 200
 with an `errors` list; 429 carries `x-rate-limit-reset` (epoch seconds), no Retry-After.
+Account stats: `GET /2/users/me?user.fields=public_metrics` (the token's own user).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from metrics.domain import first_present, sum_present
-from metrics.platforms.base import HttpPlatform, Insights, PostGone, PostRef
+from metrics.domain import AccountMetrics, first_present, sum_present
+from metrics.platforms.base import AccountRef, AccountStats, HttpPlatform, Insights, PermanentError, PostGone, PostRef
 from shared.credentials import OAuthTokens
 from shared.events import CanonicalMetrics, Platform
 
@@ -50,6 +51,26 @@ class XInsights(HttpPlatform):
             clicks=first_present(private, "url_link_clicks"),
         )
         return Insights(metrics, body)
+
+    async def fetch_account(self, account: AccountRef, access_token: str, now: datetime) -> AccountStats:
+        response = await self.call(
+            "GET",
+            "/2/users/me",
+            params={"user.fields": "public_metrics"},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        body = self.body(response)
+        self.generic_errors(response, body, now)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise PermanentError("X returned no user", detail=body)
+        public = data.get("public_metrics") if isinstance(data.get("public_metrics"), dict) else {}
+        assert isinstance(public, dict)
+        # like_count is the likes the user gave, not received: not an account metric here.
+        metrics = AccountMetrics(
+            followers=first_present(public, "followers_count"), posts=first_present(public, "tweet_count")
+        )
+        return AccountStats(metrics, body)
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
         # X rotates refresh tokens: the new one must be stored, which the caller does.
