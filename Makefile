@@ -7,6 +7,7 @@ UV_VERSION := 0.13.8
 STACK := python3 deploy/local/stack.py
 STARTED_BY_TEST := .stack/started-by-test
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export PATH := $(HOME)/.local/bin:$(PATH)
 
@@ -15,9 +16,17 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: install
-install: ## Install uv and the locked Python dependencies into .venv
+install: system-deps ## Install uv and the locked Python dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==$(UV_VERSION)"
 	@uv sync --frozen --quiet
+
+.PHONY: system-deps
+system-deps: ## Install ffprobe (Debian's ffmpeg), which the approval service's media probing runs
+	@command -v ffprobe >/dev/null 2>&1 || { \
+	  echo "installing ffmpeg (ffprobe) from Debian's packages ..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
+	}
 
 .PHONY: stack-up
 stack-up: ## Start the local Kafka broker and FerretDB (installs them on first use)
@@ -72,6 +81,22 @@ docs: install ## Regenerate the JSON Schemas and AsyncAPI documents under docs/
 .PHONY: bench-scheduler
 bench-scheduler: install stack-up ## Scheduler benchmark: steady 200/s, a 50,000-post burst, memory (prints figures)
 	@eval "$$($(STACK) env)" && uv run python -m tools.bench.scheduler
+
+.PHONY: demo
+demo: install stack-up ## Push a batch of demo content through approval to published, with a live status table
+	@eval "$$($(STACK) env)" && uv run python -m tools.demo
+
+.PHONY: bench
+bench: install stack-up ## Whole-system load benchmark: 200 posts/s for 5 min, a 50,000-post burst (prints figures, draws a plot)
+	@eval "$$($(STACK) env)" && uv run python -m tools.bench.load $(BENCH_ARGS)
+
+.PHONY: bench-publisher
+bench-publisher: install stack-up ## Publisher benchmark: posts/s for one and two instances at 50 ms platform latency
+	@eval "$$($(STACK) env)" && uv run python -m tools.bench.publisher $(BENCH_ARGS)
+
+.PHONY: chaos
+chaos: install stack-up ## Fault suite: 20,000 posts while services are killed, Kafka restarts and the platforms misbehave
+	@eval "$$($(STACK) env)" && uv run python -m tools.bench.chaos $(BENCH_ARGS)
 
 .PHONY: check
 check: lint typecheck test ## Everything CI runs
