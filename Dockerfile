@@ -33,6 +33,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
+# ffprobe (Debian's ffmpeg package): approval measures videos with it before approval
+# (APPROVAL_MEDIA_PROBE__ENABLED, on by default). Before APP_UID, so changing that keeps this layer.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
 ARG APP_UID=10001
 RUN groupadd --system --gid ${APP_UID} app \
  && useradd --system --uid ${APP_UID} --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app \

@@ -55,6 +55,11 @@ DEFAULT_K8S_VERSION = "1.33.0"
 ONE_SHOT_SERVICES = {"topics", "credentials-key"}
 # Graceful shutdown inside the pod: uvicorn drain 25 s + FastStream in-flight handlers 20 s.
 MIN_GRACE_SECONDS = 25 + 20
+# Where the emulator serves every platform (compose demo.env, the k8s emulator component).
+EMULATOR_URL = "http://emulator:8090/"
+# Platforms whose OAuth token endpoint is not under their API's base URL: setting only the base URL
+# would send token refreshes elsewhere (tools/emulator/endpoints.py has the emulator's paths).
+OWN_TOKEN_HOST = ("YOUTUBE", "LINKEDIN")
 
 
 @dataclass(frozen=True)
@@ -272,9 +277,40 @@ def check_compose(report: Callable[[str], None]) -> None:
             for volume in service.get("volumes", []):
                 if volume["type"] == "volume" and not volume.get("source"):
                     problems.append(f"{name}: anonymous volume at {volume['target']}")
+        problems += platform_env_problems(services, emulated=label == "demo (demo.env)")
         if problems:
             raise ValidationError(f"compose {label}: " + "; ".join(problems))
         report(f"compose {label}: valid ({len(services)} services, docker compose {version} config)")
+
+
+def platform_env_problems(services: dict[str, Any], *, emulated: bool) -> list[str]:
+    """Every service that is told where a platform's API is also knows its token endpoint; with the
+    emulator, all of them point at it. The metrics service knows where approval is."""
+    problems = []
+    for name, service in services.items():
+        env: dict[str, str] = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+        problems += [f"{name}: {p}" for p in platform_config_problems(env, emulated=emulated)]
+    metrics_env = (services.get("metrics", {}).get("environment")) or {}
+    if not str(metrics_env.get("METRICS_APPROVAL_URL", "")).startswith("http://approval:"):
+        problems.append("metrics: METRICS_APPROVAL_URL does not point at the approval service")
+    return problems
+
+
+def platform_config_problems(env: dict[str, str], *, emulated: bool) -> list[str]:
+    platforms = {k: v for k, v in env.items() if k.startswith("SOCIALPUB_PLATFORMS__")}
+    if not platforms:
+        return []
+    problems = [
+        f"SOCIALPUB_PLATFORMS__{p}__BASE_URL is set without SOCIALPUB_PLATFORMS__{p}__TOKEN_URL"
+        for p in OWN_TOKEN_HOST
+        if f"SOCIALPUB_PLATFORMS__{p}__BASE_URL" in platforms
+        and f"SOCIALPUB_PLATFORMS__{p}__TOKEN_URL" not in platforms
+    ]
+    if emulated:
+        problems += [
+            f"{k}={v} is not the emulator" for k, v in sorted(platforms.items()) if not v.startswith(EMULATOR_URL)
+        ]
+    return problems
 
 
 def check_k8s(report: Callable[[str], None], k8s_version: str, rendered_dir: Path) -> None:
@@ -318,6 +354,7 @@ def check_manifests(overlay: str, documents: list[dict[str, Any]]) -> list[str]:
     scaled = _by_kind(documents, "ScaledObject")
     checked, problems = _check_deployments(deployments, _by_kind(documents, "PodDisruptionBudget"))
     problems += _check_scaled_objects(overlay, documents, deployments, scaled)
+    problems += _check_platform_config(overlay, documents, deployments)
     if overlay == "production":
         problems += [f"Secret {d['metadata']['name']} is committed" for d in documents if d["kind"] == "Secret"]
     if problems:
@@ -387,6 +424,24 @@ def _check_scaled_objects(
             problems.append(f"ScaledObject {name}: trigger {trigger} is not kafka on {expected}")
         if not 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= due_partitions:
             problems.append(f"ScaledObject {name}: replicas must stay within 1..{due_partitions} (due partitions)")
+    return problems
+
+
+def _check_platform_config(
+    overlay: str, documents: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The platforms ConfigMap names every token endpoint that is not under a base URL (and the
+    emulator everywhere in the local overlay); the metrics Deployment knows where approval is."""
+    problems: list[str] = []
+    for config in documents:
+        if config["kind"] == "ConfigMap" and config["metadata"]["name"].startswith("socialpub-platforms"):
+            found = platform_config_problems(config.get("data", {}), emulated=overlay == "local")
+            problems += [f"ConfigMap {config['metadata']['name']}: {p}" for p in found]
+    if "metrics" in deployments:
+        container = deployments["metrics"]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+        if not env.get("METRICS_APPROVAL_URL", "").startswith("http://approval"):
+            problems.append("Deployment metrics: METRICS_APPROVAL_URL does not point at the approval Service")
     return problems
 
 

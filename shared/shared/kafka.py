@@ -22,7 +22,7 @@ from shared.events import Event, MalformedEvent, UnknownEventType, decode, encod
 from shared.logging import get_logger, log_context
 from shared.metrics import ServiceMetrics
 from shared.settings import KafkaSettings
-from shared.topics import dead_letter
+from shared.topics import dead_letter as dead_letter_topic
 
 E = TypeVar("E", bound=Event)
 
@@ -221,8 +221,7 @@ class EventBus:
             log.info("event type not handled here", topic=topic, event_type=exc.event_type)
             return None
         except MalformedEvent as exc:
-            await self._dead_letter(record, reason=str(exc), group_id=group_id)
-            self._metrics.dead_letters.labels(topic).inc()
+            await self.dead_letter(record, reason=str(exc), group_id=group_id)
             self._metrics.events_consumed.labels(topic, "unknown", "dead_lettered").inc()
             return None
         self._metrics.events_consumed.labels(topic, event.event_type, "received").inc()
@@ -250,7 +249,11 @@ class EventBus:
                 raise
         self._metrics.handler_seconds.labels(topic, event_type).observe(time.perf_counter() - started)
 
-    async def _dead_letter(self, record: ConsumerRecord[Any, Any], *, reason: str, group_id: str) -> None:
+    async def dead_letter(self, record: ConsumerRecord[Any, Any], *, reason: str, group_id: str) -> None:
+        """Send `record` to `<its topic>.dlq` with the reason and its origin in `dlq.*` headers, and
+        count it in `socialpub_dead_letters_total{topic}` (the contract name of the source topic).
+        The one way any consumer dead-letters a message, its own aiokafka loops included, so every
+        dead letter is counted exactly once."""
         original = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")]
         dlq_headers = {k: v.decode(errors="replace") for k, v in original}
         dlq_headers.update(
@@ -262,7 +265,10 @@ class EventBus:
                 "dlq.consumer_group": group_id,
             }
         )
-        await (await self._send(dead_letter(record.topic), record.value or b"", key=record.key, headers=dlq_headers))
+        await (
+            await self._send(dead_letter_topic(record.topic), record.value or b"", key=record.key, headers=dlq_headers)
+        )
+        self._metrics.dead_letters.labels(self.contract_name(record.topic)).inc()
         log.warning(
             "message sent to dead-letter topic",
             topic=record.topic,

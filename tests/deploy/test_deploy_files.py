@@ -9,17 +9,26 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import pytest
 import yaml
 
+from metrics.settings import MetricsSettings, PlatformEndpoint
+from publisher.platforms import build_client
+from publisher.platforms.base import MediaFetcher, Polling
+from publisher.platforms.linkedin import LinkedIn
+from publisher.platforms.youtube import YouTube
+from publisher.settings import PublisherSettings
 from shared.events import Platform
 from shared.topics import CATALOG, all_topics
+from tools.emulator.endpoints import metrics_platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -152,6 +161,143 @@ def test_dockerfile_is_multi_stage_locked_and_non_root() -> None:
     assert ROOT.joinpath(".dockerignore").read_text().splitlines()[1] == "**"
 
 
+def test_the_runtime_image_has_ffprobe_for_media_probing() -> None:
+    runtime = (ROOT / "Dockerfile").read_text().split("\nFROM ")[-1]
+    install = re.search(r"^RUN apt-get update \\\n(?:.*\\\n)*.*$", runtime, flags=re.MULTILINE)
+    assert install is not None, "no apt-get install in the runtime stage"
+    step = install[0]
+    assert re.search(r"apt-get install -y --no-install-recommends ffmpeg\b", step)
+    assert "rm -rf /var/lib/apt/lists/*" in step
+
+
+# --- where each service finds the platforms and the approval service --------------------------------
+
+EMULATOR = "http://emulator:8090"
+# Both services prefer their own prefix; clear every platform setting the test runner may carry.
+_PLATFORM_ENV = ("SOCIALPUB_PLATFORMS", "METRICS_PLATFORMS", "PUBLISHER_PLATFORMS", "PUBLISHER_EMULATOR_URL")
+
+
+def compose_env(service: str, env_file: str | None = None) -> dict[str, str]:
+    """The environment compose gives `service`, with `${VAR:-default}` resolved as compose would."""
+    variables: dict[str, str] = {}
+    if env_file:
+        for line in (DEPLOY / "compose" / env_file).read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                name, _, value = line.partition("=")
+                variables[name.strip()] = value.strip()
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    environment = compose["services"][service]["environment"]
+
+    def resolve(value: object) -> str:
+        return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: variables.get(m[1]) or m[2], str(value))
+
+    return {name: resolve(value) for name, value in environment.items()}
+
+
+def k8s_platform_env(*, emulator: bool) -> dict[str, str]:
+    """The socialpub-platforms ConfigMap of the base, or as the emulator component replaces it."""
+    path = DEPLOY / "k8s" / ("components/emulator" if emulator else "base") / "kustomization.yaml"
+    generators = yaml.safe_load(path.read_text())["configMapGenerator"]
+    literals = next(g["literals"] for g in generators if g["name"] == "socialpub-platforms")
+    return dict(literal.split("=", 1) for literal in literals)
+
+
+def with_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name in list(os.environ):
+        if name.startswith(_PLATFORM_ENV):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def metrics_endpoints(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, PlatformEndpoint]:
+    with_env(monkeypatch, env)
+    return MetricsSettings().platforms
+
+
+def publisher_token_urls(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, str]:
+    """Where the publisher's YouTube and LinkedIn modules would refresh tokens, as absolute URLs."""
+    with_env(monkeypatch, env)
+    settings = PublisherSettings()
+    urls = {}
+    for platform in (Platform.YOUTUBE, Platform.LINKEDIN):
+        client = build_client(
+            platform,
+            httpx.AsyncClient(),
+            settings.platforms.of(platform),
+            base_url=None,
+            fetch_media=cast(MediaFetcher, None),
+            polling=Polling(),
+        )
+        assert isinstance(client, YouTube | LinkedIn)
+        urls[platform.value] = client.http.url(client.token_url)
+    return urls
+
+
+REAL_TOKEN_URLS = {
+    "youtube": "https://oauth2.googleapis.com/token",
+    "linkedin": "https://www.linkedin.com/oauth/v2/accessToken",
+}
+
+
+def emulated_configurations() -> dict[str, dict[str, str]]:
+    return {
+        "compose demo.env (metrics)": compose_env("metrics", "demo.env"),
+        "compose demo.env (publisher)": compose_env("publisher-youtube", "demo.env"),
+        "k8s emulator component": k8s_platform_env(emulator=True),
+    }
+
+
+def real_configurations() -> dict[str, dict[str, str]]:
+    return {
+        "compose (metrics)": compose_env("metrics"),
+        "compose (publisher)": compose_env("publisher-linkedin"),
+        "k8s base": k8s_platform_env(emulator=False),
+    }
+
+
+@pytest.mark.parametrize("name", list(emulated_configurations()))
+def test_emulated_setups_send_every_metrics_call_and_token_refresh_to_the_emulator(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = json.loads(metrics_platforms(EMULATOR))
+    endpoints = metrics_endpoints(monkeypatch, emulated_configurations()[name])
+    for platform, want in expected.items():
+        assert endpoints[platform].base_url == want["base_url"], platform
+        assert endpoints[platform].token_url == want.get("token_url"), platform
+    assert publisher_token_urls(monkeypatch, emulated_configurations()[name]) == {
+        p: expected[p]["token_url"] for p in ("youtube", "linkedin")
+    }
+
+
+@pytest.mark.parametrize("name", list(real_configurations()))
+def test_real_setups_refresh_tokens_at_the_platforms_token_endpoints(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = real_configurations()[name]
+    endpoints = metrics_endpoints(monkeypatch, env)
+    assert {p: endpoints[p].token_url for p in REAL_TOKEN_URLS} == REAL_TOKEN_URLS
+    # A base URL set without its token URL would make the publisher refresh under the API's host.
+    assert publisher_token_urls(monkeypatch, env) == REAL_TOKEN_URLS
+
+
+def test_metrics_verifies_api_keys_at_the_approval_service() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    container_port = compose["services"]["approval"]["ports"][0].rsplit(":", 1)[1]
+    assert compose_env("metrics")["METRICS_APPROVAL_URL"] == f"http://approval:{container_port}"
+
+    approval = load_k8s_documents(DEPLOY / "k8s" / "base" / "approval.yaml")
+    service = next(d for d in approval if d["kind"] == "Service")
+    metrics = next(d for d in load_k8s_documents(DEPLOY / "k8s" / "base" / "metrics.yaml") if d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in metrics["spec"]["template"]["spec"]["containers"][0]["env"]}
+    port = service["spec"]["ports"][0]["port"]
+    assert env["METRICS_APPROVAL_URL"] == f"http://{service['metadata']['name']}:{port}"
+
+
+def load_k8s_documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
 # --- alerts, runbook, dashboard --------------------------------------------------------------------
 
 
@@ -263,3 +409,20 @@ def test_manifest_checks_catch_mistakes(validate: ModuleType, breakage: Any, mes
     breakage(docs)
     with pytest.raises(validate.ValidationError, match=message):
         validate.check_manifests("production", docs)
+
+
+def test_platform_config_checks_catch_token_endpoints_left_behind(validate: ModuleType) -> None:
+    env = {"SOCIALPUB_PLATFORMS__YOUTUBE__BASE_URL": "http://emulator:8090/youtube"}
+    assert validate.platform_config_problems(env, emulated=True) == [
+        "SOCIALPUB_PLATFORMS__YOUTUBE__BASE_URL is set without SOCIALPUB_PLATFORMS__YOUTUBE__TOKEN_URL"
+    ]
+    env["SOCIALPUB_PLATFORMS__YOUTUBE__TOKEN_URL"] = "https://oauth2.googleapis.com/token"
+    assert validate.platform_config_problems(env, emulated=False) == []
+    assert validate.platform_config_problems(env, emulated=True) == [
+        "SOCIALPUB_PLATFORMS__YOUTUBE__TOKEN_URL=https://oauth2.googleapis.com/token is not the emulator"
+    ]
+    docs = rendered_production(validate)
+    docs.append({"kind": "ConfigMap", "metadata": {"name": "socialpub-platforms-abc"}, "data": env})
+    validate.check_manifests("production", docs)
+    with pytest.raises(validate.ValidationError, match="is not the emulator"):
+        validate.check_manifests("local", docs)

@@ -186,8 +186,8 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         except UnknownEventType:
             return
         except MalformedEvent as exc:
-            # The bus owns the dead-letter format; its helper is reused rather than copied.
-            await self._bus._dead_letter(record, reason=str(exc), group_id=self.group_id)
+            # The bus owns the dead-letter format and counts it (socialpub_dead_letters_total).
+            await self._bus.dead_letter(record, reason=str(exc), group_id=self.group_id)
             return
         assert isinstance(job, PostDue)
         if job.platform is not self.platform:
