@@ -89,6 +89,13 @@ class MemoryLedger:
                 return History(None, outcome.failures)
         return History(None, 0)
 
+    async def earlier_checkpoint(self, post_id: str, attempt: int) -> Mapping[str, str]:
+        earlier = self.outcomes.get((post_id, attempt - 1))
+        if earlier is not None and earlier.verdict is Verdict.FAILED:
+            return {}
+        previous = self.attempts.get((post_id, attempt - 1))
+        return dict(previous.checkpoint) if previous else {}
+
     async def record(self, outcome: RecordedOutcome) -> None:
         if outcome.verdict is Verdict.PUBLISHED:
             self.published.setdefault(outcome.post_id, outcome)

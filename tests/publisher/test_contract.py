@@ -15,7 +15,15 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from publisher.platforms import build_client
-from publisher.platforms.base import AmbiguousPublish, NotLive, PlatformClient, PlatformError, Polling, Session
+from publisher.platforms.base import (
+    AmbiguousPublish,
+    NotLive,
+    PlatformClient,
+    PlatformError,
+    Polling,
+    Published,
+    Session,
+)
 from publisher.settings import PlatformSettings
 from shared.credentials import OAuthTokens
 from shared.events import ErrorCode, MediaRef, Platform, PostDue, PostFormat
@@ -103,23 +111,70 @@ class PlatformContract:
         assert (await self.refused(client, account)).code is ErrorCode.TOKEN_EXPIRED
 
     @pytest.mark.parametrize(
-        ("fault", "expected"),
+        ("fault", "status", "expected"),
         [
-            ("rate_limit", ErrorCode.RATE_LIMITED),
-            ("server_error", ErrorCode.NETWORK_ERROR),
-            ("content_rejected", ErrorCode.CONTENT_REJECTED),
+            ("rate_limit", None, ErrorCode.RATE_LIMITED),
+            ("server_error", 503, ErrorCode.NETWORK_ERROR),  # unavailable: the request was not taken
+            ("content_rejected", None, ErrorCode.CONTENT_REJECTED),
         ],
     )
     async def test_refusals_map_to_error_codes_and_keep_the_platform_words(
-        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo, fault: str, expected: ErrorCode
+        self,
+        client: PlatformClient,
+        emu: EmulatorClient,
+        account: AccountInfo,
+        fault: str,
+        status: int | None,
+        expected: ErrorCode,
     ) -> None:
-        await emu.add_fault(fault, platform=self.platform.value, message="the platform's own words")
+        await emu.add_fault(fault, platform=self.platform.value, message="the platform's own words", status=status)
         error = await self.refused(client, account)
         assert error.code is expected
         if fault == "content_rejected":
             assert "the platform's own words" in error.message
         assert error.detail  # the raw platform error is kept
         assert await emu.posts(self.platform.value, account.account_id) == []
+
+    async def test_a_server_error_on_the_call_that_goes_live_is_ambiguous_and_never_doubles(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        """A 500 may come after the platform stored the post; here it came before (nothing live)."""
+        job, session, checkpoint = self.job(), self.session(account), MemoryCheckpoint()
+        await emu.add_fault("server_error", platform=self.platform.value, count=1, status=500)
+        with pytest.raises(AmbiguousPublish):
+            await client.publish(job, session, checkpoint)
+        assert await emu.posts(self.platform.value, account.account_id) == []
+        await self.reconcile_to_at_most_one_post(client, emu, account, job, checkpoint)
+
+    async def test_a_gateway_error_after_success_reconciles_to_the_one_post(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        job, session, checkpoint = self.job(), self.session(account), MemoryCheckpoint()
+        await emu.add_fault("lost_response", platform=self.platform.value, count=1, hold_ms=0, status=502)
+        with pytest.raises(AmbiguousPublish):
+            await client.publish(job, session, checkpoint)
+        (live,) = await emu.posts(self.platform.value, account.account_id)
+        found = await self.reconcile_to_at_most_one_post(client, emu, account, job, checkpoint)
+        assert found is None or found.remote_id == live.remote_id
+
+    async def reconcile_to_at_most_one_post(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo, job: PostDue, checkpoint: Any
+    ) -> Published | None:
+        """Reconciliation finds the post, finishes it once, says it never went live, or asks a person."""
+        found: Published | None = None
+        unsure: ErrorCode | None = None
+        try:
+            found = await client.reconcile(job, self.session(account), checkpoint, job.due_at)
+        except NotLive:
+            pass
+        except PlatformError as exc:
+            unsure = exc.code
+        assert unsure in (None, ErrorCode.PUBLISH_UNCONFIRMED)
+        posts = await emu.posts(self.platform.value, account.account_id)
+        assert len(posts) <= 1
+        if found is not None:
+            assert self.platform is Platform.TIKTOK or [p.remote_id for p in posts] == [found.remote_id]
+        return found
 
     async def test_a_spam_restriction_is_final(
         self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
@@ -147,6 +202,19 @@ class PlatformContract:
             with pytest.raises(PlatformError) as caught:  # single use: the old one is dead now
                 await client.refresh(self.tokens(account))
             assert caught.value.code is ErrorCode.TOKEN_EXPIRED
+
+    @pytest.mark.parametrize(
+        ("fault", "expected"), [("rate_limit", ErrorCode.RATE_LIMITED), ("server_error", ErrorCode.NETWORK_ERROR)]
+    )
+    async def test_a_throttled_or_failing_token_endpoint_is_not_a_dead_grant(
+        self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo, fault: str, expected: ErrorCode
+    ) -> None:
+        if not (self.refreshes or self.extends):
+            expected = ErrorCode.TOKEN_EXPIRED  # nothing to refresh with: only a reconnect helps
+        await emu.add_fault(fault, platform=self.platform.value, applies_to="any")
+        with pytest.raises(PlatformError) as caught:
+            await client.refresh(self.tokens(account))
+        assert caught.value.code is expected
 
     async def test_a_dead_grant_is_token_expired(
         self, client: PlatformClient, emu: EmulatorClient, account: AccountInfo
@@ -240,7 +308,7 @@ class TestFacebookVideoStory(TestFacebook):
     ) -> None:
         job, session, checkpoint = self.job(), self.session(account), MemoryCheckpoint()
         await emu.add_fault("server_error", platform="facebook", count=1)  # the finish call fails
-        with pytest.raises(PlatformError):
+        with pytest.raises(AmbiguousPublish):  # a 500 from the call that goes live: maybe live
             await client.publish(job, session, checkpoint)
         assert await emu.posts("facebook", account.account_id) == []
         found = await client.reconcile(job, session, checkpoint, job.due_at)

@@ -157,19 +157,19 @@ async def test_a_caption_over_the_limits_is_rejected_with_the_reason(world: Worl
 
 async def test_retryable_errors_back_off_then_fail_after_five_attempts(world: World) -> None:
     info = await world.connect(Platform.PINTEREST, board_id="b1")
-    await world.emu.add_fault("server_error", platform="pinterest")
+    await world.emu.add_fault("server_error", platform="pinterest", status=503)  # not taken: safe to retry
     for attempt in range(1, 6):
         await world.publisher.publish_due(due(Platform.PINTEREST, media=[IMAGE], attempt=attempt))
     retries = world.sink.of(PostRetryScheduled)
     assert [r.attempt for r in retries] == [1, 2, 3, 4]
-    assert all(r.platform_error is not None and r.platform_error["status"] == 500 for r in retries)
+    assert all(r.platform_error is not None and r.platform_error["status"] == 503 for r in retries)
     assert all(r.error_code is ErrorCode.NETWORK_ERROR and r.next_attempt == r.attempt + 1 for r in retries)
     delays = [(r.next_attempt_at - world.clock.now()).total_seconds() for r in retries]
     assert delays == [66.0, 132.0, 264.0, 528.0]  # 60 s doubling, plus half of the 20 % jitter
     (failed,) = world.sink.of(PostFailed)
     assert (failed.error_code, failed.attempts) == (ErrorCode.NETWORK_ERROR, 5)
     assert failed.platform_error is not None
-    assert failed.platform_error["status"] == 500
+    assert failed.platform_error["status"] == 503
     assert await world.live_posts(Platform.PINTEREST, info) == 0
 
 
@@ -379,3 +379,37 @@ async def test_verify_reports_a_dead_token_and_a_reconnect(world: World) -> None
         AccountStatus.TOKEN_EXPIRED,
         AccountStatus.ACTIVE,
     ]
+
+
+async def test_a_retry_after_the_post_was_initiated_continues_it_instead_of_posting_again(world: World) -> None:
+    """TikTok's init puts the post on its way: when the status polls give up (processing is slow),
+    the next attempt polls the same publish_id rather than initiating a second post."""
+    info = await world.connect(Platform.TIKTOK)
+    world.clients[Platform.TIKTOK] = build_client(
+        Platform.TIKTOK, world.clients[Platform.TIKTOK].http.client, PlatformSettings(),  # type: ignore[attr-defined]
+        base_url="http://emu/tiktok", fetch_media=fake_media, polling=Polling(every=0.01, timeout=0.2),
+    )  # fmt: skip
+    await world.emu.set_processing(800, platform="tiktok")
+    video = IMAGE.model_copy(update={"type": "video"})
+    await world.publisher.publish_due(due(Platform.TIKTOK, fmt=PostFormat.VIDEO, media=[video], attempt=1))
+    (retry,) = world.sink.of(PostRetryScheduled)
+    assert retry.error_code is ErrorCode.NETWORK_ERROR
+    await asyncio.sleep(1.0)  # processing finishes meanwhile
+    await world.publisher.publish_due(due(Platform.TIKTOK, fmt=PostFormat.VIDEO, media=[video], attempt=2))
+    (published,) = world.sink.of(PostPublished)
+    assert published.attempt == 2
+    assert await world.live_posts(Platform.TIKTOK, info) == 1
+
+
+async def test_a_person_retrying_a_failed_post_starts_over(world: World) -> None:
+    info = await world.connect(Platform.TIKTOK)
+    video = IMAGE.model_copy(update={"type": "video"})
+    await world.emu.set_processing(0, platform="tiktok", outcome="error")
+    await world.publisher.publish_due(due(Platform.TIKTOK, fmt=PostFormat.VIDEO, media=[video], attempt=1))
+    (failed,) = world.sink.of(PostFailed)
+    assert failed.error_code is ErrorCode.CONTENT_REJECTED
+    await world.emu.set_processing(0, platform="tiktok")
+    await world.publisher.publish_due(due(Platform.TIKTOK, fmt=PostFormat.VIDEO, media=[video], attempt=2))
+    assert [p.attempt for p in world.sink.of(PostPublished)] == [2]  # a new init, not the failed publish_id
+    statuses = sorted(p.status for p in await world.emu.posts("tiktok", info.account_id))
+    assert statuses == ["failed", "live"]

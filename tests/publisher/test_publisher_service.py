@@ -98,7 +98,7 @@ async def test_a_spent_quota_defers_to_the_reset(stack: Stack) -> None:
 
 async def test_retryable_failures_end_in_a_failure_after_five_attempts(stack: Stack) -> None:
     account_id, info = await stack.connect(Platform.PINTEREST, board_id="b1")
-    await stack.emulator.client.add_fault("server_error", platform="pinterest", account_id=info.account_id)
+    await stack.emulator.client.add_fault("server_error", platform="pinterest", account_id=info.account_id, status=503)
     post_id = f"r-{uuid4().hex}"
     for attempt in range(1, 6):
         job = due(Platform.PINTEREST, media=[IMAGE], account_id=account_id, post_id=post_id, attempt=attempt)

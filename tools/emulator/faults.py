@@ -18,7 +18,7 @@ class FaultKind(StrEnum):
     CONTENT_REJECTED = "content_rejected"
     SPAM = "spam"
     # The call succeeds (the post IS created), then the response is held past the client's timeout
-    # and/or the connection is closed before the body.
+    # and/or the connection is closed before the body, or (with `status`) replaced by a server error.
     LOST_RESPONSE = "lost_response"
 
 

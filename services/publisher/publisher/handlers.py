@@ -141,7 +141,15 @@ class Credentials:
         expires = stored.tokens.expires_at
         margin = self._margins.get(platform, timedelta(minutes=10))
         if expires is not None and expires - margin <= self._clock.now():
-            stored = await self._refresh(platform, stored)
+            try:
+                stored = await self._refresh(platform, stored)
+            except PlatformError as exc:
+                if expires <= self._clock.now():
+                    raise
+                # The token endpoint is throttled or down, and the token still works: use it.
+                log.warning(
+                    "early token refresh failed; using the current token", account_id=account_id, error=str(exc)
+                )
         return await self._keyed(platform, stored)
 
     async def recover(self, platform: Platform, keyed: Keyed) -> Keyed:
@@ -496,6 +504,11 @@ class Publisher:
         if why := client.content_problem(job, keyed.session.profile):
             return self._failed(job, history, ErrorCode.CONTENT_REJECTED, why)
         checkpoint = LedgerCheckpoint(self._ledger, job, self._config.owner, claim.checkpoint)
+        if claim.state is ClaimState.NEW and client.resumable and job.attempt > 1:
+            earlier = await self._ledger.earlier_checkpoint(job.post_id, job.attempt)
+            if carried := {k: v for k, v in earlier.items() if k in client.resumable}:
+                log.info("continuing from the attempt before", post_id=job.post_id, ids=sorted(carried))
+                await checkpoint.save(**carried)
         ambiguous = claim.state is ClaimState.TAKEN_OVER
         try:
             if ambiguous:

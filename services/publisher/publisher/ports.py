@@ -76,6 +76,11 @@ class Ledger(Protocol):
 
     async def history(self, post_id: str, attempt: int) -> History: ...
 
+    async def earlier_checkpoint(self, post_id: str, attempt: int) -> Mapping[str, str]:
+        """The ids the attempt before `attempt` saved, unless it failed for good (then nothing:
+        a person's retry starts over)."""
+        ...
+
     async def record(self, outcome: RecordedOutcome) -> None:
         """Store the outcome (before its events are emitted)."""
         ...

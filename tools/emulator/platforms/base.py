@@ -122,6 +122,8 @@ class Platform:
                 return response
             if lost.spec.hold_ms:
                 await asyncio.sleep(lost.spec.hold_ms / 1000)
+            if lost.spec.status is not None:  # done, then answered as a server error (a gateway's 502)
+                response = self.render(Rejection(Reason.SERVER_ERROR, lost.spec.message or "", status=lost.spec.status))
             return DroppedConnection() if lost.spec.drop_connection else response
 
         return Route(path, endpoint, methods=methods)

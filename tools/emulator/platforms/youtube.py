@@ -67,7 +67,12 @@ class YouTube(Platform):
 
     async def token(self, request: Request) -> Response:
         params = await read_params(request)
-        await self.gate_open(request)
+        try:
+            await self.gate_open(request)
+        except Rejection as rejection:  # Google's OAuth server, not the Data API: its own error shape
+            if rejection.reason is not Reason.RATE_LIMITED:
+                raise
+            return json_response({"error": "rate_limit_exceeded", "error_description": "Too many requests"}, 429)
         if params.get("grant_type") != "refresh_token":
             raise Rejection(Reason.REFRESH_INVALID)
         account = self.emu.use_refresh_token(self.name, as_str(params.get("refresh_token")))

@@ -215,6 +215,16 @@ class MongoLedger:
             return History(None, int(doc.get("failures", 0)))
         return History(None, 0)
 
+    async def earlier_checkpoint(self, post_id: str, attempt: int) -> Mapping[str, str]:
+        if attempt <= 1:
+            return {}
+        earlier = attempt_key(post_id, attempt - 1)
+        outcome = await self._outcomes.find_one({"_id": earlier}, {"verdict": 1})
+        if outcome is not None and outcome["verdict"] == Verdict.FAILED.value:
+            return {}
+        doc = await self._attempts.find_one({"_id": earlier}, {"checkpoint": 1})
+        return dict((doc or {}).get("checkpoint") or {})
+
     async def record(self, outcome: RecordedOutcome) -> None:
         doc: Document = {
             "post_id": outcome.post_id,

@@ -9,6 +9,7 @@ it saves every intermediate platform id before the call that makes a post live).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -113,6 +114,9 @@ class PlatformClient(Protocol):
     formats: ClassVar[frozenset[PostFormat]]
     caption_rules: ClassVar[CaptionRules]
     reconcilable: ClassVar[bool]  # False: an ambiguous attempt can only become publish_unconfirmed
+    # Checkpoint ids a retry continues from instead of starting over (a TikTok publish_id: the post
+    # is already on its way, and a second init would be a second post).
+    resumable: ClassVar[frozenset[str]]
 
     def content_problem(self, job: PostDue, profile: Mapping[str, Any]) -> str | None:
         """Why this post cannot be published here as it is (media count, missing target), or None."""
@@ -153,15 +157,20 @@ class Http:
 
     async def call(self, method: str, path: str, *, go_live: bool = False, **kwargs: Any) -> httpx.Response:
         """One request. Transport failures become network_error, except when `go_live` and the
-        request may have been sent: then AmbiguousPublish."""
+        request may have been sent: then AmbiguousPublish. So does a server error answering a
+        `go_live` call: a gateway or application error after the platform stored the post is the
+        classic "error that was really a success". 503 alone says the request was not taken."""
         try:
-            return await self.client.request(method, self.url(path), **kwargs)
+            response = await self.client.request(method, self.url(path), **kwargs)
         except _MAYBE_SENT as exc:
             if go_live:
                 raise AmbiguousPublish(f"{type(exc).__name__} after sending {method} {path}") from exc
             raise PlatformError(ErrorCode.NETWORK_ERROR, f"{type(exc).__name__}: {exc}") from exc
         except httpx.TransportError as exc:  # connect errors and pool timeouts: nothing was sent
             raise PlatformError(ErrorCode.NETWORK_ERROR, f"{type(exc).__name__}: {exc}") from exc
+        if go_live and response.status_code >= 500 and response.status_code != 503:
+            raise AmbiguousPublish(f"HTTP {response.status_code} from {method} {path}: {response.text[:300]}")
+        return response
 
 
 def body_of(response: httpx.Response) -> Json:
@@ -186,6 +195,47 @@ def generic_error(response: httpx.Response, message: str | None = None) -> Platf
     if status in (400, 413, 415, 422):
         return PlatformError(ErrorCode.CONTENT_REJECTED, text, status=status, detail=body)
     return PlatformError(ErrorCode.UNKNOWN_ERROR, text, status=status, detail=body)
+
+
+async def refresh_grant(
+    http: Http,
+    token_url: str,
+    tokens: OAuthTokens,
+    *,
+    form: Mapping[str, str] | None = None,
+    read_scopes: bool = False,
+    **request: Any,
+) -> OAuthTokens:
+    """The OAuth 2 refresh_token grant. A rotating platform's new refresh token replaces the old
+    one; `read_scopes`: the answer lists the granted scopes (comma or space separated).
+
+    Only a client error means the grant is dead (token_expired: a reconnect is needed); throttling
+    and server errors pass, and must not send the account to a reconnect."""
+    if tokens.refresh_token is None:
+        raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
+    data = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value(), **(form or {})}
+    response = await http.call("POST", token_url, data=data, **request)
+    body = body_of(response)
+    status = response.status_code
+    if status >= 400 or "access_token" not in body:
+        error = body.get("error")
+        nested = error.get("message") if isinstance(error, dict) else None  # TikTok nests it
+        words = body.get("error_description") or body.get("message") or nested or error
+        message = str(words or response.reason_phrase)
+        code = ErrorCode.TOKEN_EXPIRED
+        if status == 429:
+            code = ErrorCode.RATE_LIMITED
+        elif status >= 500:
+            code = ErrorCode.NETWORK_ERROR
+        raise PlatformError(code, message, status=status, detail=body)
+    granted = re.split(r"[,\s]+", str(body.get("scope") or "")) if read_scopes else []
+    return OAuthTokens(
+        access_token=body["access_token"],
+        refresh_token=body.get("refresh_token") or tokens.refresh_token,
+        expires_at=expires_at(body.get("expires_in")),
+        scopes=[s for s in granted if s.strip()] or tokens.scopes,
+        token_type=tokens.token_type,
+    )
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], *, every: float, within: float, what: str) -> None:

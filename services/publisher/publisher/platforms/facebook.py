@@ -58,6 +58,7 @@ class Facebook:
     )
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=63_206, name="message")
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, client: httpx.AsyncClient, *, base_url: str) -> None:
         self.http = Http(client, base_url)

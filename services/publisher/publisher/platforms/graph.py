@@ -106,6 +106,7 @@ class ContainerFlow:
     formats: ClassVar[frozenset[PostFormat]]
     caption_rules: ClassVar[CaptionRules]
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, client: httpx.AsyncClient, *, base_url: str, polling: Polling | None = None) -> None:
         self.http = Http(client, base_url)

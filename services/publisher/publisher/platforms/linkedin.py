@@ -24,7 +24,7 @@ from publisher.platforms.base import (
     Published,
     Session,
     body_of,
-    expires_at,
+    refresh_grant,
     same_text,
     wait_until,
 )
@@ -80,6 +80,7 @@ class LinkedIn:
     formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.POST, PostFormat.VIDEO})
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=3000, name="commentary")
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -236,24 +237,8 @@ class LinkedIn:
         return Identity(str(body["sub"]), body.get("name"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        if tokens.refresh_token is None:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the member has to reconnect")
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        response = await self.http.call("POST", self.token_url, data=form)
-        body = body_of(response)
-        if response.status_code >= 400:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, str(body.get("error_description")), detail=body)
-        return OAuthTokens(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token") or tokens.refresh_token,
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=tokens.scopes,
-            token_type=tokens.token_type,
-        )
+        form = {"client_id": self.client_id or "", "client_secret": self.client_secret or ""}
+        return await refresh_grant(self.http, self.token_url, tokens, form={k: v for k, v in form.items() if v})
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None

@@ -22,8 +22,8 @@ from publisher.platforms.base import (
     Published,
     Session,
     body_of,
-    expires_at,
     generic_error,
+    refresh_grant,
     same_text,
     wait_until,
 )
@@ -69,6 +69,7 @@ class Pinterest:
     formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.POST, PostFormat.CAROUSEL, PostFormat.VIDEO})
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=800, name="description")
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -191,23 +192,9 @@ class Pinterest:
         return Identity(str(body.get("id") or body["username"]), body.get("username"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        if tokens.refresh_token is None:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
-        extra: dict[str, Any] = {}
         if self.client_id and self.client_secret:
-            extra["auth"] = (self.client_id, self.client_secret)
-        response = await self.http.call("POST", self.token_url, data=form, **extra)
-        body = body_of(response)
-        if response.status_code >= 400:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, str(body.get("message")), detail=body)
-        return OAuthTokens(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token") or tokens.refresh_token,
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=tokens.scopes,
-            token_type=tokens.token_type,
-        )
+            return await refresh_grant(self.http, self.token_url, tokens, auth=(self.client_id, self.client_secret))
+        return await refresh_grant(self.http, self.token_url, tokens)
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None

@@ -65,6 +65,7 @@ class Telegram:
     formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.POST, PostFormat.CAROUSEL})
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=4096, name="text")
     reconcilable: ClassVar[bool] = False  # the Bot API cannot list a channel's messages
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, client: httpx.AsyncClient, *, base_url: str) -> None:
         self.http = Http(client, base_url)

@@ -20,7 +20,7 @@ from publisher.platforms.base import (
     Published,
     Session,
     body_of,
-    expires_at,
+    refresh_grant,
     wait_until,
 )
 from shared.credentials import OAuthTokens
@@ -79,6 +79,7 @@ class TikTok:
     formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.REEL, PostFormat.VIDEO, PostFormat.CAROUSEL})
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=2200, name="title")
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset({"publish_id", "privacy", "username"})
 
     def __init__(
         self,
@@ -213,25 +214,9 @@ class TikTok:
         return Identity(str(user["open_id"]), user.get("username"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        if tokens.refresh_token is None:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
-        if self.client_id:
-            form["client_key"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        response = await self.http.call("POST", self.token_url, data=form)
-        body = body_of(response)
-        if response.status_code >= 400 or "access_token" not in body:
-            raise PlatformError(
-                ErrorCode.TOKEN_EXPIRED, str(body.get("error_description") or body.get("error")), detail=body
-            )
-        return OAuthTokens(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token") or tokens.refresh_token,
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=[s for s in str(body.get("scope") or "").split(",") if s] or tokens.scopes,
-            token_type=tokens.token_type,
+        form = {"client_key": self.client_id or "", "client_secret": self.client_secret or ""}
+        return await refresh_grant(
+            self.http, self.token_url, tokens, form={k: v for k, v in form.items() if v}, read_scopes=True
         )
 
     async def live_quota(self, session: Session) -> LiveQuota | None:

@@ -21,7 +21,7 @@ from publisher.platforms.base import (
     Published,
     Session,
     body_of,
-    expires_at,
+    refresh_grant,
     same_text,
     wait_until,
 )
@@ -101,6 +101,7 @@ class X:
     formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.POST, PostFormat.CAROUSEL, PostFormat.VIDEO})
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=280, name="text")
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -228,25 +229,9 @@ class X:
         return Identity(str(data["id"]), data.get("username"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        if tokens.refresh_token is None:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        response = await self.http.call("POST", self.token_url, data=form)
-        if response.status_code in (400, 401):
-            body = body_of(response)
-            raise PlatformError(
-                ErrorCode.TOKEN_EXPIRED, str(body.get("error_description") or body.get("error")), detail=body
-            )
-        body = check(response)
-        return OAuthTokens(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token") or tokens.refresh_token,  # single use: X rotates it
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=str(body.get("scope") or "").split() or tokens.scopes,
-            token_type=tokens.token_type,
-        )
+        # Single use: X rotates the refresh token on every refresh, and the grant keeps the new one.
+        form = {"client_id": self.client_id} if self.client_id else {}
+        return await refresh_grant(self.http, self.token_url, tokens, form=form, read_scopes=True)
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None  # X reports it on every post's response headers instead

@@ -22,7 +22,7 @@ from publisher.platforms.base import (
     Published,
     Session,
     body_of,
-    expires_at,
+    refresh_grant,
 )
 from shared.credentials import OAuthTokens
 from shared.events import AccountStatus, ErrorCode, Platform, PostDue, PostFormat, utc_now
@@ -53,8 +53,10 @@ def youtube_error(response: httpx.Response) -> PlatformError:  # noqa: PLR0911
         return err(ErrorCode.TOKEN_EXPIRED)
     if reason == "quotaExceeded":
         return err(ErrorCode.RATE_LIMITED, retry_at=next_pacific_midnight(now))
-    if reason in ("uploadLimitExceeded", "rateLimitExceeded", "userRateLimitExceeded"):
-        return err(ErrorCode.RATE_LIMITED, retry_at=now + timedelta(days=1 if reason == "uploadLimitExceeded" else 0))
+    if reason == "uploadLimitExceeded":  # the channel's daily upload cap: try again in a day
+        return err(ErrorCode.RATE_LIMITED, retry_at=now + timedelta(days=1))
+    if reason in ("rateLimitExceeded", "userRateLimitExceeded"):  # short-term throttling: back off a minute
+        return err(ErrorCode.RATE_LIMITED, retry_at=now + timedelta(minutes=1))
     if reason == "forbidden" or status == 403:
         return err(
             ErrorCode.ACCOUNT_INACTIVE if reason == "insufficientPermissions" else ErrorCode.CONTENT_REJECTED,
@@ -78,6 +80,7 @@ class YouTube:
     formats: ClassVar[frozenset[PostFormat]] = frozenset({PostFormat.VIDEO, PostFormat.REEL})
     caption_rules: ClassVar[CaptionRules] = CaptionRules(max_chars=5000, name="description")
     reconcilable: ClassVar[bool] = True
+    resumable: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -194,25 +197,9 @@ class YouTube:
         return Identity(str(items[0]["id"]), (items[0].get("snippet") or {}).get("title"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        if tokens.refresh_token is None:
-            raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
-        form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()}
-        if self.client_id:
-            form["client_id"] = self.client_id
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        response = await self.http.call("POST", self.token_url, data=form)
-        body = body_of(response)
-        if response.status_code >= 400:
-            raise PlatformError(
-                ErrorCode.TOKEN_EXPIRED, str(body.get("error_description") or body.get("error")), detail=body
-            )
-        return OAuthTokens(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token") or tokens.refresh_token,
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=str(body.get("scope") or "").split() or tokens.scopes,
-            token_type=tokens.token_type,
+        form = {"client_id": self.client_id or "", "client_secret": self.client_secret or ""}
+        return await refresh_grant(
+            self.http, self.token_url, tokens, form={k: v for k, v in form.items() if v}, read_scopes=True
         )
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
