@@ -42,8 +42,9 @@ class XInsights(HttpPlatform):
         private = data.get("non_public_metrics") if isinstance(data.get("non_public_metrics"), dict) else {}
         assert isinstance(public, dict)
         assert isinstance(private, dict)
+        private_views = first_present(private, "impression_count")  # a real 0 must not fall through
         metrics = CanonicalMetrics(
-            views=first_present(private, "impression_count") or first_present(public, "impression_count"),
+            views=private_views if private_views is not None else first_present(public, "impression_count"),
             likes=first_present(public, "like_count"),
             comments=first_present(public, "reply_count"),
             shares=sum_present(public, "retweet_count", "quote_count"),
