@@ -309,13 +309,27 @@ def serialize_writes(src: Path) -> None:
     held: eight concurrent `update_one({_id: k, state: "due"}, {$set: {state: "claimed"}})`
     all reported a match, where MongoDB lets exactly one win. Our compare-and-set claims (the
     publisher's no-double-post ledger) rely on that, so update, findAndModify and delete commands
-    take one process-wide lock. Inserts are already atomic through the unique _id index.
+    take a lock per collection (one process-wide lock made every service's writes queue behind
+    every other's). Inserts are already atomic through the unique _id index.
     """
     handler = src / "internal" / "handler"
     (handler / "socialpub_write_lock.go").write_text(
-        'package handler\n\nimport "sync"\n\n'
-        "// writeLock serializes read-modify-write commands so a conditional update is atomic.\n"
-        "var writeLock sync.Mutex\n"
+        'package handler\n\nimport (\n\t"fmt"\n\t"sync"\n\n\t"github.com/FerretDB/wire"\n)\n\n'
+        "// writeLocks serialize read-modify-write commands per collection, so a conditional update is atomic.\n"
+        "var writeLocks sync.Map\n\n"
+        "// lockCollection takes the lock of the command's collection; call the result to release it.\n"
+        "func lockCollection(msg *wire.OpMsg) func() {\n"
+        '\tkey := ""\n'
+        "\tif document, err := opMsgDocument(msg); err == nil {\n"
+        '\t\tdb, _ := document.Get("$db")\n'
+        "\t\tcollection, _ := document.Get(document.Command())\n"
+        '\t\tkey = fmt.Sprintf("%v.%v", db, collection)\n'
+        "\t}\n"
+        "\tv, _ := writeLocks.LoadOrStore(key, new(sync.Mutex))\n"
+        "\tmu := v.(*sync.Mutex)\n"
+        "\tmu.Lock()\n"
+        "\treturn mu.Unlock\n"
+        "}\n"
     )
     for file, command in (
         ("msg_update.go", "MsgUpdate"),
@@ -323,7 +337,7 @@ def serialize_writes(src: Path) -> None:
         ("msg_delete.go", "MsgDelete"),
     ):
         signature = f"func (h *Handler) {command}(connCtx context.Context, msg *wire.OpMsg) (*wire.OpMsg, error) {{\n"
-        _replace_once(handler / file, signature, signature + "\twriteLock.Lock()\n\tdefer writeLock.Unlock()\n\n")
+        _replace_once(handler / file, signature, signature + "\tdefer lockCollection(msg)()\n\n")
 
 
 def _replace_once(path: Path, old: str, new: str) -> None:
@@ -340,7 +354,7 @@ class FerretDB(Component):
     def dist(self) -> Path:
         # The suffix names our local fixes (use_id_index, serialize_writes), so a cache built
         # without them is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix4"
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix5"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():
@@ -379,7 +393,11 @@ class FerretDB(Component):
         return [
             str(self.dist / "bin" / "ferretdb"),
             "--handler=sqlite",
-            f"--sqlite-url=file:{self.home / 'data'}/",  # must end with "/": it is a directory
+            # The path must end with "/" (it is a directory). WAL with synchronous=NORMAL: a commit
+            # no longer waits for an fsync (FerretDB serializes writes, so each fsync stalled all
+            # of them); a crashed process loses nothing, only a crashed machine can lose the last
+            # commits, which is fine for a local stack (production runs MongoDB).
+            f"--sqlite-url=file:{self.home / 'data'}/?_pragma=synchronous(normal)",
             f"--listen-addr=127.0.0.1:{self.cfg.mongo_port}",
             f"--debug-addr=127.0.0.1:{self.cfg.ferretdb_debug_port}",
             "--telemetry=disable",

@@ -85,6 +85,7 @@ class PostTrack:
     published_at: float | None = None
     outcome: str | None = None
     error_code: str | None = None
+    platform: str | None = None
     events: Counter[str] = field(default_factory=Counter)
 
 
@@ -146,6 +147,7 @@ class Tracker:
         if topic.startswith("posts.due."):
             if post.due_emitted is None:
                 post.due_emitted = occurred
+                post.platform = topic.split(".")[2]
             return
         outcome = _FINAL_TOPICS.get(topic)
         if outcome is None:
@@ -181,9 +183,20 @@ class Tracker:
             "error_codes": dict(errors),
             "postdue_lateness_s": percentiles(due_lateness),
             "publish_lateness_s": percentiles(publish_lateness),
+            "publish_lateness_by_platform_s": {
+                platform: percentiles([max(0.0, p.published_at - p.due) for p in group if p.published_at is not None])
+                for platform, group in _by_platform(posts).items()
+            },
             "due_emitted_early": early,
             "outcome_events_repeated": dict(repeated),
         }
+
+
+def _by_platform(posts: list[PostTrack]) -> dict[str, list[PostTrack]]:
+    groups: dict[str, list[PostTrack]] = {}
+    for post in posts:
+        groups.setdefault(post.platform or "unknown", []).append(post)
+    return dict(sorted(groups.items()))
 
 
 class Sampler:
@@ -296,7 +309,6 @@ class System:
             "METRICS_PLATFORMS": metrics_platforms(self.emulator.url),
             "METRICS_APPROVAL_URL": approval.url if approval else "http://127.0.0.1:9",
             **{f"PUBLISHER_PLATFORMS__{p.name}__PUBLISH_LIMIT": "1000000" for p in Platform},
-            **{f"PUBLISHER_PLATFORMS__{p.name}__APP_LIMIT": "100000000" for p in Platform},
             **self.extra_env,
         }
 
