@@ -175,7 +175,7 @@ CATALOG: tuple[TopicSpec, ...] = (
         (AccountStatusChanged,),
         "account_id",
         ("approval", "publisher"),
-        ("scheduler", "publisher", "approval"),
+        ("scheduler", "publisher", "approval", "metrics"),
         "An account became active, expired, revoked or pending review.",
     ),
     TopicSpec(

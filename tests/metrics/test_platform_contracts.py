@@ -215,6 +215,20 @@ class TestX(InsightContract):
     account_values: ClassVar = {"followers_count": 700, "tweet_count": 1500, "like_count": 99}
     expected_account = AccountMetrics(followers=700, posts=1500)  # like_count = likes given, not received
 
+    async def test_a_private_impression_count_of_zero_is_kept(self) -> None:
+        body = {
+            "data": {
+                "id": "1",
+                "public_metrics": {"impression_count": 50},
+                "non_public_metrics": {"impression_count": 0},
+            }
+        }
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+        async with httpx.AsyncClient(base_url="http://x", transport=transport) as http:
+            source = SOURCES[Platform.X](http, OAuthClient("client-1", SecretStr("secret-1"), None))
+            insights = await source.fetch(PostRef("post-1", "1", "acct", NOW - timedelta(hours=2)), "token", NOW)
+        assert insights.metrics.views == 0
+
 
 class TestTikTok(InsightContract):
     platform = Platform.TIKTOK
