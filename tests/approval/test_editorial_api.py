@@ -130,6 +130,11 @@ async def test_slots_fill_gaps_show_and_an_incompatible_format_is_refused(api: A
     assert r.json()["asset"]["schedule"]["at_utc"] is not None
     gaps = (await api.client.get("/v1/slots/gaps?horizon_hours=24", headers=auth(admin))).json()["items"]
     assert [g["brief"] for g in gaps] == ["recap"]
+    start, end = datetime.now(UTC), datetime.now(UTC) + timedelta(days=1)
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    calendar = (await api.client.get("/v1/calendar", params=window, headers=auth(admin))).json()
+    on_calendar = {s["brief"]: s["asset_id"] for s in calendar["slots"]}
+    assert on_calendar == {"teaser": asset["asset_id"], "recap": None}  # the filled slot and the gap
 
     r = await api.client.patch(f"/v1/slots/{slots[1]['slot_id']}", json={"format": "post"}, headers=auth(admin))
     assert r.status_code == 422

@@ -268,6 +268,11 @@ def calendar(  # noqa: PLR0917 - typer maps parameters to CLI arguments
     _table(
         f"Calendar ({body['timezone']})", ["when", "platform", "account", "format", "status", "campaign", "post"], rows
     )
+    if body.get("slots"):
+        slots = [
+            [_short(s["at"]), s["account_id"], s["format"], s["brief"], s["asset_id"] or "(gap)"] for s in body["slots"]
+        ]
+        _table("Planned slots", ["when (UTC)", "account", "format", "brief", "asset"], slots)
 
 
 @app.command("create-asset")

@@ -82,6 +82,7 @@ log = get_logger(__name__)
 PRODUCER = "approval"
 KEY_PREFIX = "sp"
 CALENDAR_MAX_DAYS = 93
+CALENDAR_MAX_SLOTS = 500
 
 
 @dataclass
@@ -1072,7 +1073,9 @@ async def calendar(
     end: datetime,
     query: PostQuery,
     page: Page,
-) -> tuple[Workspace, list[PostView]]:
+) -> tuple[Workspace, list[PostView], list[Slot]]:
+    """The posts due in the range (one page) and the planned slots in it (filled or gaps; on the
+    first page only, up to CALENDAR_MAX_SLOTS)."""
     if end <= start:
         raise InvalidContent("the calendar range must end after it starts", code="invalid_range")
     if end - start > timedelta(days=CALENDAR_MAX_DAYS):
@@ -1087,7 +1090,12 @@ async def calendar(
         due_before=end,
         order="asc",
     )
-    return workspace, await ports.posts.search(principal.workspace_id, ranged, page)
+    posts = await ports.posts.search(principal.workspace_id, ranged, page)
+    slots: list[Slot] = []
+    if page.offset == 0 and query.platform is None and not query.statuses and query.campaign is None:
+        planned = SlotQuery(account_id=query.account_id, start=start, end=end)
+        slots = await ports.slots.search(principal.workspace_id, planned, Page(limit=CALENDAR_MAX_SLOTS))
+    return workspace, posts, slots
 
 
 # ------------------------------------------------------------------------------------------------

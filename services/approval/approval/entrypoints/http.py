@@ -500,7 +500,11 @@ def build_router(ports: Ports, emit: Emit, settings: ApprovalSettings) -> APIRou
 
     # ---- calendar
 
-    @router.get("/calendar", tags=["calendar"], summary="Posts of every account in a time range")
+    @router.get(
+        "/calendar",
+        tags=["calendar"],
+        summary="Posts of every account in a time range, and the planned content slots in it",
+    )
     async def calendar(
         *,
         caller: Caller,
@@ -513,13 +517,14 @@ def build_router(ports: Ports, emit: Emit, settings: ApprovalSettings) -> APIRou
         campaign: Annotated[str | None, Query(max_length=200)] = None,
     ) -> CalendarOut:
         query = PostQuery(account_id=account_id, platform=platform, statuses=status or (), campaign=campaign)
-        workspace, posts = await handlers.calendar(ports, caller, start=start, end=end, query=query, page=page)
+        workspace, posts, slots = await handlers.calendar(ports, caller, start=start, end=end, query=query, page=page)
         now = ports.clock.now()
         return CalendarOut(
             timezone=workspace.timezone,
             start=start,
             end=end,
             entries=[_entry(p, now, workspace.timezone) for p in posts],
+            slots=[SlotOut.of(s) for s in slots],
             next_offset=_page(posts, page),
         )
 

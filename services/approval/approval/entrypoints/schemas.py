@@ -485,4 +485,8 @@ class CalendarOut(BaseModel):
     start: datetime
     end: datetime
     entries: list[CalendarEntry]
+    slots: list[SlotOut] = Field(
+        description="Planned slots in the range, filled or not (asset_id null: a gap); on the first page, "
+        "and only without platform, status or campaign filters"
+    )
     next_offset: int | None
