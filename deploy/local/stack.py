@@ -308,22 +308,22 @@ def serialize_writes(src: Path) -> None:
     v1.24.2 on SQLite runs an update as read, match in Go, write back, with nothing in between
     held: eight concurrent `update_one({_id: k, state: "due"}, {$set: {state: "claimed"}})`
     all reported a match, where MongoDB lets exactly one win. Our compare-and-set claims (the
-    publisher's no-double-post ledger) rely on that, so update, findAndModify and delete commands
-    take a lock per collection (one process-wide lock made every service's writes queue behind
-    every other's). Inserts are already atomic through the unique _id index.
+    publisher's no-double-post ledger) rely on that, so update, findAndModify, delete and insert
+    commands take a lock per database. Per database, not per process: one lock made every
+    service's writes queue behind every other's. Not per collection: a database is one SQLite file
+    with a single writer, and two writers on it meet SQLite's busy handler, which sleeps.
     """
     handler = src / "internal" / "handler"
     (handler / "socialpub_write_lock.go").write_text(
         'package handler\n\nimport (\n\t"fmt"\n\t"sync"\n\n\t"github.com/FerretDB/wire"\n)\n\n'
-        "// writeLocks serialize read-modify-write commands per collection, so a conditional update is atomic.\n"
+        "// writeLocks serialize writes per database, so a conditional update is atomic.\n"
         "var writeLocks sync.Map\n\n"
-        "// lockCollection takes the lock of the command's collection; call the result to release it.\n"
-        "func lockCollection(msg *wire.OpMsg) func() {\n"
+        "// lockDatabase takes the lock of the command's database; call the result to release it.\n"
+        "func lockDatabase(msg *wire.OpMsg) func() {\n"
         '\tkey := ""\n'
         "\tif document, err := opMsgDocument(msg); err == nil {\n"
         '\t\tdb, _ := document.Get("$db")\n'
-        "\t\tcollection, _ := document.Get(document.Command())\n"
-        '\t\tkey = fmt.Sprintf("%v.%v", db, collection)\n'
+        '\t\tkey = fmt.Sprint(db)\n'
         "\t}\n"
         "\tv, _ := writeLocks.LoadOrStore(key, new(sync.Mutex))\n"
         "\tmu := v.(*sync.Mutex)\n"
@@ -335,9 +335,10 @@ def serialize_writes(src: Path) -> None:
         ("msg_update.go", "MsgUpdate"),
         ("msg_findandmodify.go", "MsgFindAndModify"),
         ("msg_delete.go", "MsgDelete"),
+        ("msg_insert.go", "MsgInsert"),
     ):
         signature = f"func (h *Handler) {command}(connCtx context.Context, msg *wire.OpMsg) (*wire.OpMsg, error) {{\n"
-        _replace_once(handler / file, signature, signature + "\tdefer lockCollection(msg)()\n\n")
+        _replace_once(handler / file, signature, signature + "\tdefer lockDatabase(msg)()\n\n")
 
 
 def _replace_once(path: Path, old: str, new: str) -> None:
@@ -354,7 +355,7 @@ class FerretDB(Component):
     def dist(self) -> Path:
         # The suffix names our local fixes (use_id_index, serialize_writes), so a cache built
         # without them is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix5"
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix6"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():
