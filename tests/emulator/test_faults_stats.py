@@ -124,3 +124,16 @@ async def test_an_injected_rate_limit_names_the_reset_it_was_given(
     sent = await http.post(f"/telegram/bot{bot.access_token}/sendMessage", json={"chat_id": "@c", "text": "a"})
     assert sent.status_code == 429
     assert sent.json()["parameters"]["retry_after"] == 9
+
+
+async def test_latency_can_slow_one_account_only(http: httpx.AsyncClient, emu: EmulatorClient) -> None:
+    slow, other = await emu.create_account("x"), await emu.create_account("x")
+    await emu.set_latency(1000, platform="x", account_id=slow.account_id)
+    started = time.monotonic()
+    assert (await http.get("/x/2/users/me", headers=auth(other))).status_code == 200
+    fast_took = time.monotonic() - started
+    started = time.monotonic()
+    assert (await http.get("/x/2/users/me", headers=auth(slow))).status_code == 200
+    assert time.monotonic() - started >= 1.0 > fast_took
+    with pytest.raises(httpx.HTTPStatusError):  # an account's latency names its platform
+        await emu.set_latency(10, account_id=slow.account_id)

@@ -35,6 +35,10 @@ CASES = [
     (Platform.X, PostFormat.POST, None, {}, "published"),  # timeline, then a duplicate refusal
     (Platform.TIKTOK, PostFormat.VIDEO, "video", {}, "unconfirmed"),  # the publish_id was in the lost answer
     (Platform.TELEGRAM, PostFormat.POST, None, {"chat_id": "@news"}, "unconfirmed"),  # no way to check
+    (Platform.FACEBOOK, PostFormat.POST, None, {}, "published"),  # the page's published_posts
+    (Platform.LINKEDIN, PostFormat.POST, None, {}, "published"),  # the author's posts
+    (Platform.THREADS, PostFormat.POST, None, {}, "published"),  # saved container: status PUBLISHED
+    (Platform.PINTEREST, PostFormat.POST, "image", {"board_id": "b1"}, "published"),  # the board's pins
 ]
 
 

@@ -153,8 +153,9 @@ class EmulatorClient:
 
     # behaviour
 
-    async def set_latency(self, latency_ms: float, platform: str | None = None) -> None:
-        await self._call("PUT", "/latency", {"latency_ms": latency_ms, "platform": platform})
+    async def set_latency(self, latency_ms: float, platform: str | None = None, account_id: str | None = None) -> None:
+        """For every call, one platform's, or (with both) one account's calls."""
+        await self._call("PUT", "/latency", {"latency_ms": latency_ms, "platform": platform, "account_id": account_id})
 
     async def set_limits(self, platform: str, account_id: str | None = None, **limits: float | None) -> dict[str, Any]:
         """publish_limit, publish_window_s, request_limit, request_window_s (None removes a limit)."""

@@ -63,6 +63,7 @@ class LatencyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     latency_ms: float = Field(ge=0)
     platform: str | None = None
+    account_id: str | None = Field(default=None, description="With platform: that account only")
 
 
 class LimitsBody(BaseModel):
@@ -194,6 +195,7 @@ class Control:
         return {
             "latency_ms": emu.latency_s * 1000,
             "platform_latency_ms": {p: s * 1000 for p, s in emu.platform_latency_s.items()},
+            "account_latency_ms": {f"{p}/{a}": s * 1000 for (p, a), s in emu.account_latency_s.items()},
             "processing": {p: {"delay_ms": v.delay_s * 1000, "outcome": v.outcome} for p, v in emu.processing.items()},
             "limits": {p: limits.model_dump() for p, limits in emu.limits.items()},
             "container_ttl_s": emu.config.container_ttl_s,
@@ -270,7 +272,11 @@ class Control:
 
     async def set_latency(self, request: Request) -> dict[str, Any]:
         body = await self.body(request, LatencyBody)
-        if body.platform is None:
+        if body.account_id is not None:
+            if body.platform is None:
+                raise ControlError(422, "an account's latency needs its platform")
+            self.emu.account_latency_s[(self.platform(body.platform), body.account_id)] = body.latency_ms / 1000
+        elif body.platform is None:
             self.emu.latency_s = body.latency_ms / 1000
         else:
             self.emu.platform_latency_s[self.platform(body.platform)] = body.latency_ms / 1000

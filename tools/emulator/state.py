@@ -152,6 +152,7 @@ class Emulator:
         self.clock_offset = 0.0
         self.latency_s = config.latency_ms / 1000
         self.platform_latency_s = {p: ms / 1000 for p, ms in config.platform_latency_ms.items()}
+        self.account_latency_s: dict[tuple[str, str], float] = {}  # (platform, account id): one slow account
         self.processing = {p: Processing(config.processing_delay_ms / 1000) for p in PLATFORMS}
         self.limits = {p: config.limits_for(p) for p in PLATFORMS}
         self.accounts: dict[tuple[str, str], Account] = {}
@@ -176,8 +177,10 @@ class Emulator:
     def next_id(self) -> int:
         return next(self._ids)
 
-    async def delay(self, platform: str) -> None:
-        seconds = self.platform_latency_s.get(platform, self.latency_s)
+    async def delay(self, platform: str, account_id: str | None = None) -> None:
+        seconds = self.account_latency_s.get((platform, account_id or ""))
+        if seconds is None:
+            seconds = self.platform_latency_s.get(platform, self.latency_s)
         if seconds > 0:
             await asyncio.sleep(seconds)
 

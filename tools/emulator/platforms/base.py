@@ -133,10 +133,10 @@ class Platform:
     ) -> Account:
         """Latency, token, request window, injected faults and (for publish calls) the publishing quota."""
         emu = self.emu
-        await emu.delay(self.name)
         emu.requests[self.name] += 1
         if account is None:
             account = emu.authenticate(self.name, token or self.token_of(request))
+        await emu.delay(self.name, account.account_id)
         emu.take_request(account)
         self._fault(request, account.account_id, op)
         if op is Op.PUBLISH:
