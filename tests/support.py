@@ -102,7 +102,8 @@ class ServiceProcess:
         self._log.close()
 
     def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
+        if not self._log.closed:  # closed once the process was stopped
+            self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 

@@ -81,13 +81,14 @@ def plot(system: System, scenarios: dict[str, set[str]], path: Path) -> None:
     for column, (name, ids) in enumerate(scenarios.items()):
         posts = [system.tracker.posts[i] for i in ids]
         origin = min(p.due for p in posts)
-        done = [(p.due - origin, p.published_at - p.due, p.published_at - origin) for p in posts if p.published_at]
+        done = [(p.published_at - origin, p.published_at - p.due) for p in posts if p.published_at]
         top, bottom = axes[0][column], axes[1][column]
-        top.scatter([d for d, _, _ in done], [lag for _, lag, _ in done], s=1, alpha=0.3)
-        top.set_title(f"{name}: publish lateness by due time")
-        top.set_xlabel("due (s from first due)")
+        # By publication time, not due time: in a burst every post has the same due time.
+        top.scatter([t for t, _ in done], [lag for _, lag in done], s=1, alpha=0.3)
+        top.set_title(f"{name}: publish lateness over time")
+        top.set_xlabel("published (s from first due)")
         top.set_ylabel("published - due (s)")
-        seconds = [int(t) for _, _, t in done]
+        seconds = [int(t) for t, _ in done]
         if seconds:
             bottom.hist(seconds, bins=max(1, max(seconds) - min(seconds) + 1))
         bottom.set_title(f"{name}: posts published per second")

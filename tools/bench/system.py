@@ -287,6 +287,7 @@ class System:
         self._media: web.AppRunner | None = None
         self.media_url = ""
         self.restarts: Counter[str] = Counter()
+        self._restarting: dict[str, asyncio.Lock] = {}
 
     # ----- processes ---------------------------------------------------------------------------
 
@@ -335,17 +336,28 @@ class System:
         await self.tracker.start()
 
     async def restart(self, name: str, *, kill: bool = True) -> float:
-        """SIGKILL (or SIGTERM) one service and start it again; seconds until it was ready."""
-        started = time.monotonic()
-        old = self.services[name]
-        if kill:
-            old.kill()
-        else:
-            old.terminate()
-        self.restarts[name] += 1
-        self.services[name] = self._spawn(name)
-        await self.services[name].wait_ready(within=120)
-        return time.monotonic() - started
+        """SIGKILL (or SIGTERM) one service and start it again; seconds until it was ready.
+
+        One restart of a service at a time; a start that fails (the broker is restarting too) is
+        tried again, as an orchestrator would."""
+        async with self._restarting.setdefault(name, asyncio.Lock()):
+            started = time.monotonic()
+            old = self.services[name]
+            if kill:
+                old.kill()
+            else:
+                old.terminate()
+            self.restarts[name] += 1
+            for attempt in range(1, 6):
+                self.services[name] = self._spawn(name)
+                try:
+                    await self.services[name].wait_ready(within=120)
+                    break
+                except AssertionError:
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(5)
+            return time.monotonic() - started
 
     def processes(self) -> dict[str, psutil.Process]:
         ours = {name: psutil.Process(s.process.pid) for name, s in self.services.items()}
