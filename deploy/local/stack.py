@@ -323,7 +323,7 @@ def serialize_writes(src: Path) -> None:
         '\tkey := ""\n'
         "\tif document, err := opMsgDocument(msg); err == nil {\n"
         '\t\tdb, _ := document.Get("$db")\n'
-        '\t\tkey = fmt.Sprint(db)\n'
+        "\t\tkey = fmt.Sprint(db)\n"
         "\t}\n"
         "\tv, _ := writeLocks.LoadOrStore(key, new(sync.Mutex))\n"
         "\tmu := v.(*sync.Mutex)\n"
