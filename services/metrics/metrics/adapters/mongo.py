@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -191,10 +191,7 @@ class MongoMetricsStore:
             )
 
     async def load_active(self, partitions: Collection[int]) -> list[TrackedPost]:
-        if not partitions:
-            return []
-        query = {"active": True, "partition": {"$in": list(partitions)}}
-        return [_from_doc(d) async for d in self._posts.find(query)]
+        return [_from_doc(d) async for d in _active(self._posts, partitions)]
 
     async def get(self, post_id: str) -> PostView | None:
         doc = await self._posts.find_one({"_id": post_id})
@@ -218,13 +215,7 @@ class MongoMetricsStore:
 
     async def record(self, record: PullRecord) -> bool:
         post = record.post
-        status: Document = {
-            "status": record.status.value,
-            "status_note": record.note,
-            "last_attempt_at": record.attempted_at,
-            "last_error": record.error,
-            "updated_at": datetime.now(UTC),
-        }
+        status = _attempt_status(record)
         if record.metrics is None:
             await self._posts.update_one({"_id": post.post_id}, {"$set": status})
             return False
@@ -285,18 +276,7 @@ class MongoMetricsStore:
         return result.modified_count == 1
 
     async def history(self, post_id: str, limit: int, before_seq: int | None) -> list[Snapshot]:
-        doc = await self._posts.find_one({"_id": post_id}, {"snapshots": 1})
-        if doc is None:
-            return []
-        last = int(doc.get("snapshots") or 0)
-        if before_seq is not None:
-            last = min(last, before_seq - 1)
-        found: list[Snapshot] = []
-        for seq in range(last, max(0, last - limit), -1):  # newest first, each by _id
-            snap = await self._snapshots.find_one({"_id": f"{post_id}:{seq:08d}"})
-            if snap is not None:
-                found.append(_snapshot_from(seq, snap))
-        return found
+        return await _history(self._posts, self._snapshots, post_id, limit, before_seq)
 
     async def asset_posts(self, asset_id: str) -> list[str]:
         doc = await self._assets.find_one({"_id": asset_id})
@@ -316,6 +296,47 @@ class MongoMetricsStore:
             )
             async for doc in self._rollups.find(query)
         ]
+
+
+def _attempt_status(record: PullRecord | AccountRecord) -> Document:
+    """What every pull or snapshot attempt records on its post or account, whatever its outcome."""
+    return {
+        "status": record.status.value,
+        "status_note": record.note,
+        "last_attempt_at": record.attempted_at,
+        "last_error": record.error,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+async def _active(collection: AsyncCollection[Document], partitions: Collection[int]) -> AsyncIterator[Document]:
+    """The planned documents of the partitions this replica owns."""
+    if not partitions:
+        return
+    async for doc in collection.find({"active": True, "partition": {"$in": list(partitions)}}):
+        yield doc
+
+
+async def _history(
+    owners: AsyncCollection[Document],
+    snapshots: AsyncCollection[Document],
+    owner_id: str,
+    limit: int,
+    before_seq: int | None,
+) -> list[Snapshot]:
+    """A post's or an account's snapshots, newest first, each read by `_id` (`<owner>:<seq>`)."""
+    doc = await owners.find_one({"_id": owner_id}, {"snapshots": 1})
+    if doc is None:
+        return []
+    last = int(doc.get("snapshots") or 0)
+    if before_seq is not None:
+        last = min(last, before_seq - 1)
+    found: list[Snapshot] = []
+    for seq in range(last, max(0, last - limit), -1):
+        snap = await snapshots.find_one({"_id": f"{owner_id}:{seq:08d}"})
+        if snap is not None:
+            found.append(_snapshot_from(seq, snap))
+    return found
 
 
 async def _insert_new(collection: AsyncCollection[Document], docs: list[Document]) -> list[int]:
@@ -378,10 +399,7 @@ class MongoAccountStore:
         return existing
 
     async def load_active(self, partitions: Collection[int]) -> list[TrackedAccount]:
-        if not partitions:
-            return []
-        query = {"active": True, "partition": {"$in": list(partitions)}}
-        return [_account_from(d) async for d in self._accounts.find(query)]
+        return [_account_from(d) async for d in _active(self._accounts, partitions)]
 
     async def get(self, account_id: str) -> AccountView | None:
         doc = await self._accounts.find_one({"_id": account_id})
@@ -404,13 +422,7 @@ class MongoAccountStore:
 
     async def record(self, record: AccountRecord) -> None:
         account = record.account
-        status: Document = {
-            "status": record.status.value,
-            "status_note": record.note,
-            "last_attempt_at": record.attempted_at,
-            "last_error": record.error,
-            "updated_at": datetime.now(UTC),
-        }
+        status = _attempt_status(record)
         if record.metrics is None:
             await self._accounts.update_one({"_id": account.account_id}, {"$set": status})
             return
@@ -445,15 +457,4 @@ class MongoAccountStore:
             )
 
     async def history(self, account_id: str, limit: int, before_seq: int | None) -> list[Snapshot]:
-        doc = await self._accounts.find_one({"_id": account_id}, {"snapshots": 1})
-        if doc is None:
-            return []
-        last = int(doc.get("snapshots") or 0)
-        if before_seq is not None:
-            last = min(last, before_seq - 1)
-        found: list[Snapshot] = []
-        for seq in range(last, max(0, last - limit), -1):  # newest first, each by _id
-            snap = await self._snapshots.find_one({"_id": f"{account_id}:{seq:08d}"})
-            if snap is not None:
-                found.append(_snapshot_from(seq, snap))
-        return found
+        return await _history(self._accounts, self._snapshots, account_id, limit, before_seq)
