@@ -13,14 +13,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 
 from shared.events import ALL_EVENTS, Event, decode
 from shared.kafka import EventBus, build_broker
-from shared.metrics import build_metrics
+from shared.metrics import ServiceMetrics, build_metrics
 from shared.settings import KafkaSettings
 
 E = TypeVar("E", bound=Event)
@@ -182,12 +182,33 @@ async def metric_value(url: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+async def read_all(settings: KafkaSettings, topic: str, count: int) -> list[Any]:
+    """The first `count` records of a topic (fewer after about 30 s), read from its start."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        records: list[Any] = []
+        for _ in range(100):
+            batch = await consumer.getmany(timeout_ms=300)
+            records.extend(r for rs in batch.values() for r in rs)
+            if len(records) >= count:
+                break
+        return records
+    finally:
+        await consumer.stop()
+
+
 @contextlib.asynccontextmanager
 async def running_bus(
-    settings: KafkaSettings, subscribe: Callable[[EventBus], None] | None = None
+    settings: KafkaSettings,
+    subscribe: Callable[[EventBus], None] | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> AsyncIterator[EventBus]:
-    """A started EventBus (and its FastStream broker) for a test; `subscribe` registers consumers."""
-    metrics = build_metrics()
+    """A started EventBus (and its FastStream broker) for a test; `subscribe` registers consumers;
+    pass `metrics` to read what the bus counted."""
+    metrics = metrics or build_metrics()
     broker = build_broker(settings, service="tests", metrics=metrics)
     bus = EventBus(broker, settings, metrics, client_id="tests")
     if subscribe is not None:

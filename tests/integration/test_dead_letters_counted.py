@@ -4,24 +4,21 @@ subscribers and the publisher's due consumer (its own aiokafka loop) go through 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any, cast
+from typing import cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from publisher.adapters.mongo import MongoRateStore
 from publisher.entrypoints.consumers import ConsumerOptions, DueConsumer, group_of
 from publisher.handlers import Publisher
 from publisher.instruments import build_publisher_metrics
 from shared.events import Platform, PostDue, PostPublished
-from shared.kafka import EventBus, build_broker, ensure_topics
+from shared.kafka import EventBus, ensure_topics
 from shared.metrics import ServiceMetrics, build_metrics
 from shared.settings import KafkaSettings
 from shared.topics import POSTS_PUBLISHED, dead_letter, posts_due
 from tests.samples import sample
-from tests.support import eventually
+from tests.support import eventually, read_all, running_bus
 
 pytestmark = pytest.mark.integration
 
@@ -30,41 +27,6 @@ COUNTER = "socialpub_dead_letters_total"
 
 def dead_letters(metrics: ServiceMetrics, topic: str) -> float:
     return metrics.registry.get_sample_value(COUNTER, {"topic": topic}) or 0.0
-
-
-async def read_all(settings: KafkaSettings, topic: str, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        records: list[Any] = []
-        for _ in range(100):
-            batch = await consumer.getmany(timeout_ms=300)
-            records.extend(r for rs in batch.values() for r in rs)
-            if len(records) >= count:
-                break
-        return records
-    finally:
-        await consumer.stop()
-
-
-@contextlib.asynccontextmanager
-async def running_bus(
-    settings: KafkaSettings, metrics: ServiceMetrics, subscribe: Callable[[EventBus], None] | None = None
-) -> AsyncIterator[EventBus]:
-    """tests.support.running_bus, with the metrics the test reads."""
-    broker = build_broker(settings, service="tests", metrics=metrics)
-    bus = EventBus(broker, settings, metrics, client_id="tests")
-    if subscribe is not None:
-        subscribe(bus)
-    await bus.start()
-    await broker.start()
-    try:
-        yield bus
-    finally:
-        await broker.stop()
-        await bus.stop()
 
 
 class _NoPublisher:
@@ -84,7 +46,7 @@ async def test_a_publisher_dead_letter_is_counted(kafka_settings: KafkaSettings,
     due = posts_due(Platform.X)
     await ensure_topics(settings, [due, dead_letter(due)])
     metrics = build_metrics()
-    async with running_bus(settings, metrics) as bus:
+    async with running_bus(settings, metrics=metrics) as bus:
         consumer = DueConsumer(
             platform=Platform.X,
             publisher=cast(Publisher, _NoPublisher()),
@@ -122,7 +84,7 @@ async def test_a_subscriber_dead_letter_is_counted_once(kafka_settings: KafkaSet
         bus.subscribe(POSTS_PUBLISHED, group_id=f"g-{unique}", events=[PostPublished], handler=handle)
 
     metrics = build_metrics()
-    async with running_bus(settings, metrics, subscribe) as bus:
+    async with running_bus(settings, subscribe, metrics) as bus:
         await bus.broker.publish(b"garbage", topic=bus.topic(POSTS_PUBLISHED), key=b"p")
         await bus.publish(POSTS_PUBLISHED, sample(PostPublished, remote_id="after"), key="p")
         await eventually(lambda: len(received) == 1, what="the event after the dead letter")

@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from shared.events import ALL_EVENTS, Event, PostPublished, decode
 from shared.kafka import Delivery, EventBus, ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import POSTS_PUBLISHED, dead_letter
 from tests.samples import all_samples, sample
-from tests.support import eventually, running_bus
+from tests.support import eventually, read_all, running_bus
 
 pytestmark = pytest.mark.integration
-
-
-async def read_all(settings: KafkaSettings, topic: str, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        records: list[Any] = []
-        for _ in range(100):
-            batch = await consumer.getmany(timeout_ms=300)
-            records.extend(r for rs in batch.values() for r in rs)
-            if len(records) >= count:
-                break
-        return records
-    finally:
-        await consumer.stop()
 
 
 def prefixed(settings: KafkaSettings, unique: str) -> KafkaSettings:
