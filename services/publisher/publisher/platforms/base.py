@@ -202,18 +202,20 @@ async def refresh_grant(
     token_url: str,
     tokens: OAuthTokens,
     *,
-    form: Mapping[str, str] | None = None,
+    form: Mapping[str, str | None] | None = None,
     read_scopes: bool = False,
     **request: Any,
 ) -> OAuthTokens:
     """The OAuth 2 refresh_token grant. A rotating platform's new refresh token replaces the old
-    one; `read_scopes`: the answer lists the granted scopes (comma or space separated).
+    one; `read_scopes`: the answer lists the granted scopes (comma or space separated). Form fields
+    without a value (a client secret that is not configured) are left out.
 
     Only a client error means the grant is dead (token_expired: a reconnect is needed); throttling
     and server errors pass, and must not send the account to a reconnect."""
     if tokens.refresh_token is None:
         raise PlatformError(ErrorCode.TOKEN_EXPIRED, "no refresh token: the account has to be reconnected")
-    data = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value(), **(form or {})}
+    extra = {k: v for k, v in (form or {}).items() if v}
+    data = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value(), **extra}
     response = await http.call("POST", token_url, data=data, **request)
     body = body_of(response)
     status = response.status_code

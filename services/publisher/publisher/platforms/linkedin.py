@@ -237,8 +237,8 @@ class LinkedIn:
         return Identity(str(body["sub"]), body.get("name"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        form = {"client_id": self.client_id or "", "client_secret": self.client_secret or ""}
-        return await refresh_grant(self.http, self.token_url, tokens, form={k: v for k, v in form.items() if v})
+        form = {"client_id": self.client_id, "client_secret": self.client_secret}
+        return await refresh_grant(self.http, self.token_url, tokens, form=form)
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None

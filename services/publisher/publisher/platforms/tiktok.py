@@ -214,10 +214,8 @@ class TikTok:
         return Identity(str(user["open_id"]), user.get("username"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        form = {"client_key": self.client_id or "", "client_secret": self.client_secret or ""}
-        return await refresh_grant(
-            self.http, self.token_url, tokens, form={k: v for k, v in form.items() if v}, read_scopes=True
-        )
+        form = {"client_key": self.client_id, "client_secret": self.client_secret}
+        return await refresh_grant(self.http, self.token_url, tokens, form=form, read_scopes=True)
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None

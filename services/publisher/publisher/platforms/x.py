@@ -230,8 +230,9 @@ class X:
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
         # Single use: X rotates the refresh token on every refresh, and the grant keeps the new one.
-        form = {"client_id": self.client_id} if self.client_id else {}
-        return await refresh_grant(self.http, self.token_url, tokens, form=form, read_scopes=True)
+        return await refresh_grant(
+            self.http, self.token_url, tokens, form={"client_id": self.client_id}, read_scopes=True
+        )
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None  # X reports it on every post's response headers instead

@@ -197,10 +197,8 @@ class YouTube:
         return Identity(str(items[0]["id"]), (items[0].get("snippet") or {}).get("title"))
 
     async def refresh(self, tokens: OAuthTokens) -> OAuthTokens:
-        form = {"client_id": self.client_id or "", "client_secret": self.client_secret or ""}
-        return await refresh_grant(
-            self.http, self.token_url, tokens, form={k: v for k, v in form.items() if v}, read_scopes=True
-        )
+        form = {"client_id": self.client_id, "client_secret": self.client_secret}
+        return await refresh_grant(self.http, self.token_url, tokens, form=form, read_scopes=True)
 
     async def live_quota(self, session: Session) -> LiveQuota | None:
         return None
