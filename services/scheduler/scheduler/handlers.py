@@ -129,6 +129,10 @@ class Scheduler:
         self._metrics = metrics
         # Consumed batches, timer dispatches and rebalances change the timetable one at a time.
         self._lock = asyncio.Lock()
+        # Clear from a revocation until the next assignment has loaded its posts. aiokafka hands
+        # out records of newly assigned partitions before our assignment callback has finished,
+        # and a batch skipped as "not ours" would still have its offsets committed: lost events.
+        self._settled = asyncio.Event()
 
     # ----- ownership -------------------------------------------------------------------------
 
@@ -137,6 +141,7 @@ class Scheduler:
         async with self._lock:
             self.timetable.assign(partitions, posts)
             released = await self._release_reconnected(self.timetable.held_posts())
+        self._settled.set()
         log.info("partitions assigned", partitions=sorted(partitions), posts=len(posts), released=len(released))
         self._observe()
         self.wakeup.set()
@@ -144,6 +149,7 @@ class Scheduler:
     async def revoke(self, partitions: Collection[int]) -> None:
         # Taking the lock waits for an in-flight dispatch, so its record is saved before the
         # next owner loads these partitions: no double dispatch on a clean rebalance.
+        self._settled.clear()
         async with self._lock:
             self.timetable.revoke(partitions)
         log.info("partitions revoked", partitions=sorted(partitions))
@@ -152,6 +158,8 @@ class Scheduler:
     # ----- consumed events -------------------------------------------------------------------
 
     async def handle(self, deliveries: Sequence[Delivery[Event]]) -> None:
+        if any(d.partition not in self.timetable.partitions for d in deliveries):
+            await self._settled.wait()  # a rebalance is under way: apply the batch after it
         async with self._lock:
             now = self._clock.now()
             batch = _Batch(self.timetable)
