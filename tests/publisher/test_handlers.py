@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import httpx
@@ -19,6 +19,7 @@ from publisher.instruments import build_publisher_metrics
 from publisher.platforms import build_client
 from publisher.platforms.base import PlatformClient, Polling
 from publisher.platforms.instagram import Instagram
+from publisher.ports import AttemptStalled
 from publisher.settings import PlatformSettings
 from shared.credentials import OAuthTokens
 from shared.events import (
@@ -357,6 +358,29 @@ async def test_a_lease_held_by_a_live_worker_is_waited_for(world: World) -> None
     world.clock.advance(7200)  # the other worker died: its lease runs out
     await asyncio.wait_for(task, 10)
     assert len(world.sink.of(PostPublished)) == 1
+
+
+async def test_a_hung_attempt_is_abandoned_and_reconciled_by_whoever_takes_it_over(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = await world.connect(Platform.THREADS)
+    job = due(Platform.THREADS, caption="hung while processing")
+    client = world.clients[Platform.THREADS]
+    world.publisher._config = replace(world.publisher._config, attempt_timeout=timedelta(seconds=0.2))
+
+    async def never_finishes(*_: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(client, "wait_finished", never_finishes)
+    with pytest.raises(AttemptStalled):
+        await world.publisher.publish_due(job)
+    assert world.sink.events == []
+    monkeypatch.undo()
+    world.clock.advance(world.publisher._config.lease.total_seconds() + 1)  # our own lease runs out
+    await world.publisher.publish_due(job)
+    (published,) = world.sink.of(PostPublished)
+    (post,) = await world.emu.posts("threads", info.account_id)
+    assert published.remote_id == post.remote_id
 
 
 async def test_verify_reports_a_dead_token_and_a_reconnect(world: World) -> None:

@@ -68,6 +68,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
         config=PublisherConfig(
             owner=settings.replica_id,
             lease=timedelta(seconds=settings.lease_seconds),
+            attempt_timeout=timedelta(seconds=settings.attempt_timeout_seconds),
             policy=RetryPolicy(
                 max_attempts=settings.max_attempts,
                 base=timedelta(seconds=settings.retry_base_seconds),

@@ -29,6 +29,7 @@ from publisher.platforms.base import (
     Session,
 )
 from publisher.ports import (
+    AttemptStalled,
     Claim,
     ClaimState,
     Clock,
@@ -389,6 +390,9 @@ class LedgerCheckpoint:
 class PublisherConfig:
     owner: str
     lease: timedelta = timedelta(minutes=2)
+    # Longer than any honest attempt (processing polls time out at 5 minutes by default). A hung
+    # attempt is abandoned, and whoever takes it over after the lease runs out reconciles it.
+    attempt_timeout: timedelta = timedelta(minutes=15)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit_fallback: timedelta = timedelta(minutes=15)
 
@@ -438,8 +442,16 @@ class Publisher:
                 history.published.remote_id,
             )
         else:
-            async with self._lease(job):
-                outcome = await self._attempt(job, claim, history)
+            deadline = asyncio.timeout(self._config.attempt_timeout.total_seconds())
+            try:
+                async with self._lease(job), deadline:
+                    outcome = await self._attempt(job, claim, history)
+            except TimeoutError as exc:
+                if not deadline.expired():
+                    raise
+                raise AttemptStalled(
+                    f"attempt {job.attempt} of {job.post_id} still running after {self._config.attempt_timeout}"
+                ) from exc
         await self._ledger.record(outcome)
         await self._sink.emit(outcome.events)
         self._observe(job, outcome)

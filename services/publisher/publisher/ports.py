@@ -62,6 +62,11 @@ class LeaseLost(Exception):
     """Someone took the attempt over (our lease had expired): stop before anything goes live."""
 
 
+class AttemptStalled(Exception):
+    """An attempt ran past its deadline and was abandoned without an outcome. It is not retried
+    blindly: its lease runs out and the next claim takes it over and reconciles it."""
+
+
 class Ledger(Protocol):
     """The attempt ledger: at most one publish call per (post, attempt)."""
 

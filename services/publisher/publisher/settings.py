@@ -10,7 +10,7 @@ import os
 import socket
 from typing import ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.credentials import CredentialsSettings
@@ -76,6 +76,9 @@ class PublisherSettings(ServiceSettings):
     session_timeout_ms: int = Field(default=10_000, ge=3000)
     lease_seconds: float = Field(default=120, gt=0, description="How long a claimed attempt is ours without renewal")
     request_timeout_seconds: float = Field(default=30, gt=0, description="Per platform call")
+    attempt_timeout_seconds: float = Field(
+        default=900, gt=0, description="An attempt still running after this long is abandoned and reconciled"
+    )
     max_connections: int = Field(default=1000, ge=1, description="HTTP connections per platform")
     max_attempts: int = Field(default=5, ge=1, description="Failed attempts before a post fails for good")
     retry_base_seconds: float = Field(default=60, gt=0)
@@ -88,6 +91,15 @@ class PublisherSettings(ServiceSettings):
     live_quota_every_seconds: float = Field(
         default=600, gt=0, description="Re-read a platform's live quota for an account at most this often"
     )
+
+    @model_validator(mode="after")
+    def _attempts_outlast_processing(self) -> PublisherSettings:
+        if self.attempt_timeout_seconds <= self.processing_timeout_seconds:
+            raise ValueError(
+                "PUBLISHER_ATTEMPT_TIMEOUT_SECONDS must be longer than PUBLISHER_PROCESSING_TIMEOUT_SECONDS, "
+                "or every slow upload would be abandoned while it is still processing"
+            )
+        return self
 
     def platform_list(self) -> list[Platform]:
         if self.platform.strip() == "all":

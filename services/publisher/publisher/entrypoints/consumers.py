@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from publisher.adapters.mongo import MongoRateStore
 from publisher.handlers import Publisher
 from publisher.instruments import PublisherMetrics
-from publisher.ports import LeaseLost
+from publisher.ports import AttemptStalled, LeaseLost
 from shared import topics
 from shared.events import AccountVerifyRequested, MalformedEvent, Platform, PostDue, UnknownEventType, decode
 from shared.kafka import EventBus
@@ -240,6 +240,10 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 except LeaseLost:
                     log.warning("attempt taken over by another worker; leaving it to them", post_id=job.post_id)
                     return True
+                except AttemptStalled:
+                    # The traceback says where it hung. Claimed again, it waits out its own lease,
+                    # then takes the attempt over and reconciles it.
+                    log.exception("attempt stalled and was abandoned; it will be reconciled", post_id=job.post_id)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
