@@ -36,6 +36,7 @@ def build_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
         settings.url.get_secret_value(),
         tz_aware=True,
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        socketTimeoutMS=settings.socket_timeout_ms,
         appname="socialpub",
     )
 

@@ -36,6 +36,9 @@ class MongoSettings(BaseModel):
     url: SecretStr = SecretStr("mongodb://localhost:27017/")
     database: str = ""
     server_selection_timeout_ms: int = 10_000
+    # A read that never answers must fail rather than hang the caller forever (pymongo's default):
+    # the publisher's fault suite had attempts stuck for minutes with their leases still renewed.
+    socket_timeout_ms: int = Field(default=60_000, gt=0)
 
 
 class HttpSettings(BaseModel):

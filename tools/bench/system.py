@@ -354,6 +354,9 @@ class System:
                     await self.services[name].wait_ready(within=120)
                     break
                 except AssertionError:
+                    # Not ready is not necessarily dead: a half-started process left running would
+                    # be a second instance nobody restarts or stops.
+                    self.services[name].kill()
                     if attempt == 5:
                         raise
                     await asyncio.sleep(5)

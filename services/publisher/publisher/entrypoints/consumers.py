@@ -206,7 +206,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             async with self._slots:
                 self._metrics.in_flight.labels(self.platform.value).inc()
                 try:
-                    while queue:
+                    while queue and not self._stopping:
                         item = queue[0]
                         if item.tp in self._revoked:
                             queue.popleft()  # another instance owns it now; it will be redelivered there
@@ -222,7 +222,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     self._metrics.in_flight.labels(self.platform.value).dec()
         finally:
             del self._workers[account_id]
-            if queue:  # arrived after the loop ended
+            if queue and not self._stopping:  # arrived after the loop ended
                 self._workers[account_id] = asyncio.create_task(self._work(account_id))
             else:
                 self._queues.pop(account_id, None)

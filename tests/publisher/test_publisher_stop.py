@@ -1,0 +1,51 @@
+"""SIGTERM with a backlog: the publisher finishes the posts it is sending, starts none of the
+queued ones, exits, and the next instance publishes the rest once each. Real process, real broker,
+FerretDB and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from shared.events import Platform, PostPublished
+from shared.settings import KafkaSettings, MongoSettings
+from tests.publisher.harness import Stack, running_stack
+from tests.publisher.support import due
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+POSTS = 30
+IN_FLIGHT = 2
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(
+    kafka_settings: KafkaSettings, mongo_settings: MongoSettings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with running_stack(kafka_settings, mongo_settings, tmp_path_factory.mktemp("publisher-stop")) as stack:
+        yield stack
+
+
+async def test_sigterm_finishes_what_is_running_and_leaves_the_backlog_to_the_next_instance(stack: Stack) -> None:
+    accounts = [await stack.connect(Platform.TELEGRAM, chat_id=f"@c{i}") for i in range(POSTS)]
+    await stack.emulator.client.set_latency(1000, platform="telegram")
+    first = await stack.start_publisher("telegram", PUBLISHER_MAX_IN_FLIGHT=str(IN_FLIGHT))
+    jobs = [due(Platform.TELEGRAM, caption=f"backlog {i}", account_id=a) for i, (a, _) in enumerate(accounts)]
+    for job in jobs:
+        await stack.send(job)
+    await stack.watch.wait_for(PostPublished, within=60)
+
+    live_at_sigterm = sum([await stack.live_posts(Platform.TELEGRAM, info) for _, info in accounts])
+    assert await asyncio.to_thread(first.terminate, 30) == 0, first.log_tail()
+    live_at_exit = sum([await stack.live_posts(Platform.TELEGRAM, info) for _, info in accounts])
+    assert live_at_exit <= live_at_sigterm + IN_FLIGHT  # only the posts already being sent
+    assert live_at_exit < POSTS  # a backlog was left, so the test says something
+
+    await stack.emulator.client.set_latency(0, platform="telegram")
+    await stack.start_publisher("telegram")
+    for job in jobs:
+        await stack.watch.wait_for(PostPublished, post_id=job.post_id, within=90)
+    assert [await stack.live_posts(Platform.TELEGRAM, info) for _, info in accounts] == [1] * POSTS
