@@ -100,6 +100,19 @@ def about(post: PostScheduled, **fields: Any) -> dict[str, Any]:
     }
 
 
+def first_retry_in_a_minute(post: PostScheduled, clock: FakeClock) -> PostRetryScheduled:
+    return PostRetryScheduled(
+        **about(
+            post,
+            error_code=ErrorCode.NETWORK_ERROR,
+            error_message="502",
+            attempt=1,
+            next_attempt=2,
+            next_attempt_at=clock.now() + timedelta(minutes=1),
+        )
+    )
+
+
 async def schedule(scheduler: Scheduler, sink: FakeSink, asset: AssetApproved) -> list[PostScheduled]:
     out = expand(asset)
     scheduled = [e for _, e, _ in out if isinstance(e, PostScheduled)]
@@ -221,16 +234,7 @@ async def test_publisher_retry_is_handed_over_again_with_the_next_attempt(
 ) -> None:
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
-    retry = PostRetryScheduled(
-        **about(
-            post,
-            error_code=ErrorCode.NETWORK_ERROR,
-            error_message="502",
-            attempt=1,
-            next_attempt=2,
-            next_attempt_at=clock.now() + timedelta(minutes=1),
-        )
-    )
+    retry = first_retry_in_a_minute(post, clock)
     await scheduler.handle(deliver(retry, retry))
     sink.clear()
     clock.advance(minutes=1)
@@ -247,16 +251,7 @@ async def test_a_batch_delivered_before_the_assignment_has_loaded_is_applied_aft
     await scheduler.dispatch_due()
     restarted = Scheduler(store=store, accounts=accounts, sink=sink, clock=clock, config=SchedulerConfig())
     await restarted.revoke(set())  # aiokafka's join starts with a revocation, empty on a first join
-    retry = PostRetryScheduled(
-        **about(
-            post,
-            error_code=ErrorCode.NETWORK_ERROR,
-            error_message="502",
-            attempt=1,
-            next_attempt=2,
-            next_attempt_at=clock.now() + timedelta(minutes=1),
-        )
-    )
+    retry = first_retry_in_a_minute(post, clock)
     handled = asyncio.create_task(restarted.handle(deliver(retry)))
     await asyncio.sleep(0.01)
     assert not handled.done()  # waits for the assignment rather than skipping the batch
