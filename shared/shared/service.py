@@ -18,6 +18,7 @@ from shared.logging import get_logger
 from shared.metrics import ServiceMetrics, build_metrics
 from shared.mongo import Document, IndexSpec, build_client, ensure_indexes, ping
 from shared.settings import ServiceSettings
+from shared.tasks import install_task_dump
 from shared.topics import all_topics
 
 log = get_logger(__name__)
@@ -59,6 +60,7 @@ def build_app(infra: Infrastructure, *, title: str, routers: Sequence[APIRouter]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_task_dump()
         await ensure_indexes(infra.db, infra.indexes)
         if settings.kafka.create_topics:
             await ensure_topics(settings.kafka, all_topics())

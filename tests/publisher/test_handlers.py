@@ -5,6 +5,7 @@ record of live posts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -381,6 +382,45 @@ async def test_a_hung_attempt_is_abandoned_and_reconciled_by_whoever_takes_it_ov
     (published,) = world.sink.of(PostPublished)
     (post,) = await world.emu.posts("threads", info.account_id)
     assert published.remote_id == post.remote_id
+
+
+async def test_the_lease_stops_being_renewed_when_the_attempt_ends_even_if_a_renewal_ignores_cancel(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyMongo's async API can swallow a cancellation that lands during an update; a renewal loop
+    # stopped by cancelling it then renewed the lease for ever and the attempt never finished.
+    info = await world.connect(Platform.X)
+    job = due(Platform.X, caption="slow enough to renew")
+    world.publisher._config = replace(world.publisher._config, lease=timedelta(seconds=0.3))
+    renewals: list[float] = []
+    real_renew = world.ledger.renew
+
+    async def renew_ignoring_cancel(*args: object, **kwargs: object) -> bool:
+        # Renewals every 0.1 s take 0.2 s: one is in flight when the attempt ends. A cancel is
+        # swallowed, as PyMongo does now and then.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.2)
+        renewals.append(asyncio.get_running_loop().time())
+        return await real_renew(*args, **kwargs)  # type: ignore[arg-type]
+
+    client = world.clients[Platform.X]
+    real_publish = client.publish
+
+    async def slow_publish(*args: object) -> object:
+        await asyncio.sleep(0.5)
+        return await real_publish(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(world.ledger, "renew", renew_ignoring_cancel)
+    monkeypatch.setattr(client, "publish", slow_publish)
+    task = asyncio.create_task(world.publisher.publish_due(job))
+    done, _ = await asyncio.wait({task}, timeout=3)  # not wait_for: its cancel would unstick it
+    assert task in done
+    assert len(world.sink.of(PostPublished)) == 1
+    assert renewals  # the lease was renewed while the attempt ran
+    settled = len(renewals)
+    await asyncio.sleep(0.5)
+    assert len(renewals) <= settled + 1  # at most the renewal in flight finishes; then it stops
+    assert await world.live_posts(Platform.X, info) == 1
 
 
 async def test_verify_reports_a_dead_token_and_a_reconnect(world: World) -> None:

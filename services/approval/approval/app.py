@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import httpx
@@ -30,6 +29,7 @@ from approval.handlers import Ports
 from approval.settings import ApprovalSettings
 from shared.credentials import CredentialStore, build_cipher
 from shared.service import build_app, build_infrastructure
+from shared.tasks import stop_tasks
 
 
 def create_app(settings: ApprovalSettings) -> FastAPI:
@@ -81,11 +81,7 @@ def create_app(settings: ApprovalSettings) -> FastAPI:
         )
 
     async def stop_jobs() -> None:
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(background)
         await media_client.aclose()
 
     infra.on_started.append(start_jobs)

@@ -27,6 +27,7 @@ from shared.credentials import CredentialStore, build_cipher
 from shared.events import Platform
 from shared.mongo import build_client
 from shared.service import build_app, build_infrastructure
+from shared.tasks import stop_tasks
 
 
 def pull_policy(settings: PullSettings) -> PullPolicy:
@@ -126,9 +127,7 @@ def create_app(
         tasks.append(asyncio.create_task(run_account_snapshots(accounts), name="account-snapshots"))
 
     async def stop_loop() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
         for client in [*clients, approval_http]:
             await client.aclose()
         await credentials_client.close()

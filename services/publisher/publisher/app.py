@@ -23,6 +23,7 @@ from shared.events import Platform
 from shared.httpclient import build_http_client
 from shared.logging import get_logger
 from shared.service import build_app, build_infrastructure
+from shared.tasks import stop_tasks
 
 log = get_logger(__name__)
 
@@ -120,10 +121,7 @@ def create_app(settings: PublisherSettings) -> FastAPI:
     async def stop() -> None:
         for consumer in consumers:
             await consumer.stop()
-        for task in flusher:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(flusher)
         with contextlib.suppress(Exception):
             await rates.flush()
         await ledger.close()

@@ -420,6 +420,7 @@ class Publisher:
         self._metrics = metrics
         self._config = config
         self._rand = rand
+        self._renewals: set[asyncio.Task[None]] = set()
 
     # ----- the use case ----------------------------------------------------------------------
 
@@ -478,22 +479,30 @@ class Publisher:
     async def _lease(self, job: PostDue) -> AsyncIterator[None]:
         """Keep the lease while a slow attempt (processing, polling) runs."""
 
+        # Stopped by a flag, not by cancelling: PyMongo can swallow a cancellation that lands during
+        # the renewal's update and go on, and the attempt's lease was then renewed for ever (the
+        # fault suite's stuck posts). A renewal in flight when the attempt ends just finishes.
+        done = asyncio.Event()
+
         async def renew() -> None:
             every = self._config.lease.total_seconds() / 3
-            while True:
-                await asyncio.sleep(every)
+            while not done.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), every)
+                if done.is_set():
+                    return
                 until = self._clock.now() + self._config.lease
                 if not await self._ledger.renew(job.post_id, job.attempt, owner=self._config.owner, lease_until=until):
                     log.warning("lease lost", post_id=job.post_id, attempt=job.attempt)
                     return
 
-        task = asyncio.create_task(renew())
+        task = asyncio.create_task(renew(), name=f"lease-{job.post_id}")
+        self._renewals.add(task)  # a strong reference until it ends
+        task.add_done_callback(self._renewals.discard)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done.set()
 
     async def _attempt(self, job: PostDue, claim: Claim, history: History) -> RecordedOutcome:  # noqa: PLR0911
         client = self.clients[job.platform]

@@ -15,6 +15,7 @@ from scheduler.handlers import Scheduler, SchedulerConfig
 from scheduler.instruments import build_scheduler_metrics
 from scheduler.settings import SchedulerSettings
 from shared.service import build_app, build_infrastructure
+from shared.tasks import stop_tasks
 
 
 def create_app(settings: SchedulerSettings) -> FastAPI:
@@ -47,9 +48,7 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
         tasks.append(asyncio.create_task(run_compaction(scheduler, settings.compact_interval_seconds), name="compact"))
 
     async def stop_loops() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
 
     infra.on_started.append(start_loops)
     infra.on_stopping.append(stop_loops)

@@ -19,7 +19,6 @@ FerretDB); nothing here needs a transaction or a TTL index.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -36,6 +35,7 @@ from publisher.ports import Claim, ClaimState, History, LeaseLost, Outgoing, Rec
 from shared.events import ALL_EVENTS, decode, encode
 from shared.logging import get_logger
 from shared.mongo import Document, IndexSpec, bulk_write_chunked
+from shared.tasks import stop_tasks
 
 log = get_logger(__name__)
 
@@ -74,9 +74,7 @@ class CoalescingInserter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
 
     async def _run(self) -> None:
         while True:

@@ -34,6 +34,7 @@ from shared.events import AccountVerifyRequested, MalformedEvent, Platform, Post
 from shared.kafka import EventBus
 from shared.logging import get_logger, log_context
 from shared.settings import KafkaSettings
+from shared.tasks import stop_tasks
 
 log = get_logger(__name__)
 
@@ -128,15 +129,11 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         """Stop fetching, let running posts finish (bounded), commit, leave the group."""
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
         workers = list(self._workers.values())
         if workers:
             _, running = await asyncio.wait(workers, timeout=self._options.revoke_grace)
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await stop_tasks(running)
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._commit()
@@ -213,9 +210,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                             continue
                         finished = await self._publish(item)
                         if not finished:
-                            if self._stopping:
-                                return
-                            continue  # the partition was revoked: the loop above drops its items
+                            continue  # stopping, or the partition was revoked: the loop ends or drops it
                         queue.popleft()
                         self._done(item)
                 finally:
