@@ -6,6 +6,7 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 STACK := python3 deploy/local/stack.py
 STARTED_BY_TEST := .stack/started-by-test
+STARTED_BY_RUN := .stack/started-by-run
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -45,8 +46,10 @@ stack-wipe: ## Stop the local stack and delete its data
 	@$(STACK) wipe
 
 .PHONY: run
-run: install stack-up ## Run the whole system on local defaults (Ctrl-C stops the services)
-	@eval "$$($(STACK) env)" && uv run python -m tools.run_local
+run: install ## Run the whole system on local defaults (Ctrl-C stops it all, the stack too if this started it)
+	@mkdir -p .stack && rm -f $(STARTED_BY_RUN)
+	@$(STACK) start --started-file $(STARTED_BY_RUN)
+	@eval "$$($(STACK) env)" && RUN_LOCAL_STACK_STARTED_FILE=$(STARTED_BY_RUN) uv run python -m tools.run_local
 
 .PHONY: test
 test: install ## Run the whole suite against the real Kafka and FerretDB (starts and stops them)

@@ -123,6 +123,16 @@ def stop(processes: dict[Service, subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             print(f"{service.name} did not stop in 30 s; killing it", file=sys.stderr)
             process.kill()
+    stop_stack_we_started()
+
+
+def stop_stack_we_started() -> None:
+    """Kafka and FerretDB, if `make run` started them (one already running is left up)."""
+    started_file = os.environ.get("RUN_LOCAL_STACK_STARTED_FILE")
+    started = Path(started_file).read_text().split() if started_file and Path(started_file).exists() else []
+    if started:
+        stack = Path(__file__).resolve().parents[1] / "deploy" / "local" / "stack.py"
+        subprocess.run([sys.executable, str(stack), "stop", *started], check=False)  # noqa: S603 - our script, names it wrote
 
 
 def is_running() -> bool:
