@@ -204,7 +204,11 @@ def main() -> int:
         print("Ctrl-C stops everything.")
         while all(p.poll() is None for p in processes.values()):
             time.sleep(0.5)
-        print("a service exited; stopping the others", file=sys.stderr)
+        failed = [s.name for s, p in processes.items() if p.poll() not in (None, 0)]
+        if not failed:  # a Ctrl-C that reached the services before us: they stopped cleanly
+            print("\nstopping…")
+            return 0
+        print(f"{', '.join(failed)} exited; stopping the others (logs in {LOGS})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopping…")
