@@ -486,7 +486,7 @@ class Publisher:
 
         async def renew() -> None:
             every = self._config.lease.total_seconds() / 3
-            while not done.is_set():
+            while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), every)
                 if done.is_set():
