@@ -1,5 +1,6 @@
-"""`kill -USR1 <pid>` logs every asyncio task of a running service and the chain of awaits it is
-suspended in: for a service that looks stuck (a post that never finishes) without restarting it."""
+"""Asyncio tasks of a running service: `kill -USR1 <pid>` logs every one with the chain of awaits it
+is suspended in (for a service that looks stuck, without restarting it), and `stop_tasks` stops
+background tasks with a bounded wait."""
 
 from __future__ import annotations
 
