@@ -302,6 +302,66 @@ def use_id_index(src: Path) -> None:
     )
 
 
+def narrow_id_in(src: Path) -> None:
+    """Make FerretDB's SQLite backend use its `_id` index for `{_id: {$in: [...]}}`.
+
+    v1.24.2 narrows in SQL only by a single `_id`, so reading a batch of documents by their ids
+    meant one command per id, or one scan of the whole collection. Narrow by `_id IN (...)` when
+    every value is a string or an ObjectID; the handler still filters the rows again in Go.
+    """
+    backend = src / "internal" / "backends" / "sqlite"
+    (backend / "socialpub_id_in.go").write_text(
+        "package sqlite\n\nimport (\n\t\"fmt\"\n\t\"strings\"\n\n"
+        '\t"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"\n'
+        '\t"github.com/FerretDB/FerretDB/internal/handler/sjson"\n'
+        '\t"github.com/FerretDB/FerretDB/internal/types"\n)\n\n'
+        "// idInClause returns the WHERE clause for a condition {$in: [ids...]} on _id, if it is one.\n"
+        "func idInClause(condition *types.Document) (string, []any, bool) {\n"
+        '\tif condition.Len() != 1 || !condition.Has("$in") {\n\t\treturn "", nil, false\n\t}\n'
+        '\tv, _ := condition.Get("$in")\n'
+        "\tvalues, ok := v.(*types.Array)\n"
+        # SQLite allows 32,766 parameters; stay far below it.
+        '\tif !ok || values.Len() == 0 || values.Len() > 1000 {\n\t\treturn "", nil, false\n\t}\n'
+        "\targs := make([]any, 0, values.Len())\n"
+        "\tfor i := 0; i < values.Len(); i++ {\n"
+        "\t\tvalue, _ := values.Get(i)\n"
+        "\t\tswitch value.(type) {\n\t\tcase string, types.ObjectID:\n"
+        '\t\tdefault:\n\t\t\treturn "", nil, false\n\t\t}\n'
+        "\t\tb, err := sjson.MarshalSingleValue(value)\n"
+        '\t\tif err != nil {\n\t\t\treturn "", nil, false\n\t\t}\n'
+        "\t\targs = append(args, string(b))\n\t}\n"
+        '\tplaceholders := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")\n'
+        "\treturn fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, placeholders), args, true\n}\n"
+    )
+    _replace_once(
+        backend / "collection.go",
+        "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+        "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n\t\t}\n\t}\n\n\tq += whereClause",
+        "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+        "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+        "\t\tcase *types.Document:\n"
+        "\t\t\tif clause, inArgs, ok := idInClause(v.(*types.Document)); ok {\n"
+        "\t\t\t\twhereClause, args = clause, inArgs\n\t\t\t}\n"
+        "\t\t}\n\t}\n\n\tq += whereClause",
+    )
+
+
+def skip_lifetime_tracking(src: Path) -> None:
+    """Stop FerretDB tracking the lifetime of every iterator.
+
+    It is a developer aid (a pprof profile entry with a stack trace, and a finalizer, per
+    object) and took 7 % of FerretDB's CPU under our load benchmark.
+    """
+    resource = src / "internal" / "util" / "resource" / "resource.go"
+    for function in ("Track", "Untrack"):
+        signature = f"func {function}(obj any, token *Token) {{\n"
+        _replace_once(resource, signature, signature + "\tif !trackLifetimes {\n\t\treturn\n\t}\n\n")
+    (resource.parent / "socialpub_tracking.go").write_text(
+        "package resource\n\n// trackLifetimes is off: see skip_lifetime_tracking in deploy/local/stack.py.\n"
+        "const trackLifetimes = false\n"
+    )
+
+
 def serialize_writes(src: Path) -> None:
     """Make FerretDB's conditional updates atomic, as they are on MongoDB.
 
@@ -353,9 +413,9 @@ class FerretDB(Component):
 
     @property
     def dist(self) -> Path:
-        # The suffix names our local fixes (use_id_index, serialize_writes), so a cache built
-        # without them is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix6"
+        # The suffix counts our local fixes (use_id_index, narrow_id_in, skip_lifetime_tracking,
+        # serialize_writes), so a cache built without them is rebuilt.
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix7"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():
@@ -382,6 +442,8 @@ class FerretDB(Component):
             # binary panics at start-up without a version, so supply it.
             (src / "build" / "version" / "version.txt").write_text(f"v{FERRETDB_VERSION}\n")
             use_id_index(src)
+            narrow_id_in(src)
+            skip_lifetime_tracking(src)
             serialize_writes(src)
             run([go, "build", "-o", str(tmp_dir / "bin" / "ferretdb"), "./cmd/ferretdb"], cwd=src, env=go_env)
 

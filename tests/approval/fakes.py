@@ -131,9 +131,10 @@ class FakeAssets:
     async def pending_outbox(self, older_than: datetime) -> list[tuple[str, list[Outgoing]]]:
         return [(k, list(v)) for k, v in self.outbox.items() if v]
 
-    async def set_post_status(self, asset_id: str, post_id: str, status: PostStatus) -> None:
-        if asset_id in self.items:
-            self.items[asset_id].post_statuses[post_id] = status
+    async def set_post_statuses(self, statuses: Sequence[tuple[str, str, PostStatus]]) -> None:
+        for asset_id, post_id, status in statuses:
+            if asset_id in self.items:
+                self.items[asset_id].post_statuses[post_id] = status
 
     async def purge_deleted(self, before: datetime) -> list[Asset]:
         gone = [a for a in self.items.values() if a.deleted_at is not None and a.deleted_at < before]
@@ -182,6 +183,9 @@ class FakePosts:
         self.items[post.post_id] = post
         return True
 
+    async def replace_many(self, changes: Sequence[tuple[PostView, PostView | None]]) -> set[str]:
+        return {post.post_id for post, expected in changes if not await self.replace(post, expected=expected)}
+
     async def delete_many(self, post_ids: Sequence[str]) -> None:
         for post_id in post_ids:
             self.items.pop(post_id, None)
@@ -191,8 +195,9 @@ class FakeAttempts:
     def __init__(self) -> None:
         self.items: dict[str, AttemptEntry] = {}  # by event_id
 
-    async def add(self, entry: AttemptEntry) -> None:
-        self.items.setdefault(entry.event_id, entry)
+    async def add_many(self, entries: Sequence[AttemptEntry]) -> None:
+        for entry in entries:
+            self.items.setdefault(entry.event_id, entry)
 
     async def of_post(self, post_id: str) -> list[AttemptEntry]:
         return sorted((e for e in self.items.values() if e.post_id == post_id), key=lambda e: (e.attempt, e.at))

@@ -104,8 +104,7 @@ def test_events_that_are_not_attempts_have_no_entry() -> None:
 
 
 async def project(ports: Ports, events: list[Event]) -> None:
-    for event in events:
-        await handlers.apply_post_event(ports, event)
+    await handlers.apply_post_events(ports, events)
 
 
 async def test_two_failures_then_published_list_three_attempts_with_their_errors_once() -> None:
@@ -132,7 +131,9 @@ async def test_a_late_attempt_event_is_kept_in_the_history_though_the_board_igno
     admin = await workspace(ports)
     late = retry(1, "timeout", workspace_id=admin.workspace_id)
     await project(ports, [published(2, workspace_id=admin.workspace_id)])
-    assert await handlers.apply_post_event(ports, late) is False  # the board does not move back
+    board = await ports.posts.get_any("p1")
+    await handlers.apply_post_events(ports, [late])
+    assert await ports.posts.get_any("p1") == board  # the board does not move back
     history = await handlers.post_attempts(ports, admin, "p1")
     assert [(e.attempt, e.outcome) for e in history] == [
         (1, AttemptOutcome.RETRY_SCHEDULED),

@@ -174,8 +174,10 @@ async def test_read_model_updates_the_asset_aggregate_and_retry_needs_a_failed_p
         published_at=datetime(2026, 12, 1, tzinfo=UTC),
         attempt=1,
     )
-    assert await handlers.apply_post_event(ports, published) is True
-    assert await handlers.apply_post_event(ports, published) is False  # a duplicate changes nothing
+    await handlers.apply_post_events(ports, [published])
+    moved = await ports.posts.get_any(post_id)
+    await handlers.apply_post_events(ports, [published])
+    assert await ports.posts.get_any(post_id) == moved  # a duplicate changes nothing
     stored = await handlers.get_asset(ports, admin, asset.asset_id)
     assert stored.post_statuses == {post_id: PostStatus.PUBLISHED}
     with pytest.raises(Conflict):

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -933,32 +933,60 @@ async def asset_posts(ports: Ports, principal: Principal, asset_id: str) -> tupl
 _MAX_CAS_ATTEMPTS = 20
 
 
-async def apply_post_event(ports: Ports, event: Event) -> bool:
-    """Fold one post event into the board and its attempt into the post's history. Idempotent;
-    returns whether the board changed."""
-    post_id: str = getattr(event, "post_id", "")
-    entry = domain.attempt_entry(event)
+async def apply_post_events(ports: Ports, events: Sequence[Event]) -> None:
+    """Fold a batch of post events into the board, and their attempts into the posts' histories:
+    one read and one bulk write per collection, not several round trips per event. Events of one
+    post are applied in the order given. Idempotent."""
+    pending: dict[str, list[Event]] = {}
+    for event in events:
+        pending.setdefault(getattr(event, "post_id", ""), []).append(event)
+    current = await _board(ports, pending)
+    # Before the board, and even when an event is too late to move the board: every attempt
+    # stays in the history. Keyed by event_id, so a redelivery changes nothing.
+    await ports.attempts.add_many(
+        [entry for event in events if not _foreign(current, event) and (entry := domain.attempt_entry(event))]
+    )
     for _ in range(_MAX_CAS_ATTEMPTS):
-        current = await ports.posts.get_any(post_id)
-        if current is not None and current.workspace_id != event.workspace_id:
-            log.warning("post event for another workspace's post ignored", post_id=post_id)
-            return False
-        if entry is not None:
-            # Before the board, and even when the event is too late to move the board: every
-            # attempt stays in the history. Keyed by event_id, so a retry of this loop is a no-op.
-            await ports.attempts.add(entry)
-        base = current or _post_from_event(event)
-        if base is None:
-            return False  # a command rejection or metrics for a post we never saw
-        updated = domain.apply_post_event(base, event)
-        if updated is None:
-            return False
-        updated = updated.model_copy(update={"rev": base.rev + 1})
-        if await ports.posts.replace(updated, expected=current):
-            if updated.status != base.status or current is None:
-                await ports.assets.set_post_status(updated.asset_id, updated.post_id, updated.status)
-            return True
-    raise Conflict(f"post {post_id} keeps changing under us; the event will be delivered again")
+        writes = [
+            (post, current.get(post_id))
+            for post_id, its_events in pending.items()
+            if (post := _fold(current.get(post_id), its_events)) is not None
+        ]
+        # Before the board: a crash between the two writes must not leave an asset's status behind
+        # for ever (a redelivered event no longer moves the board, so it would not set it again).
+        await ports.assets.set_post_statuses(
+            [(p.asset_id, p.post_id, p.status) for p, before in writes if before is None or before.status != p.status]
+        )
+        unsure = await ports.posts.replace_many(writes)
+        if not unsure:
+            return
+        pending = {post_id: its_events for post_id, its_events in pending.items() if post_id in unsure}
+        current = await _board(ports, pending)
+    raise Conflict(f"posts {sorted(pending)} keep changing under us; the events will be delivered again")
+
+
+async def _board(ports: Ports, post_ids: Collection[str]) -> dict[str, PostView]:
+    return {post.post_id: post for post in await ports.posts.get_many(list(post_ids))}
+
+
+def _foreign(board: dict[str, PostView], event: Event) -> bool:
+    post = board.get(getattr(event, "post_id", ""))
+    return post is not None and post.workspace_id != event.workspace_id
+
+
+def _fold(current: PostView | None, events: Sequence[Event]) -> PostView | None:
+    """`current` after `events` with its next revision, or None when they change nothing."""
+    post = current
+    for event in events:
+        if post is not None and post.workspace_id != event.workspace_id:
+            log.warning("post event for another workspace's post ignored", post_id=post.post_id)
+            continue
+        base = post or _post_from_event(event)
+        if base is not None:  # None: a command rejection or metrics for a post we never saw
+            post = domain.apply_post_event(base, event) or post
+    if post is None or post is current:
+        return None
+    return post.model_copy(update={"rev": (current.rev if current else post.rev) + 1})
 
 
 def _post_from_event(event: Event) -> PostView | None:

@@ -94,7 +94,10 @@ class AssetRepository(Protocol):
 
     async def outbox_done(self, asset_id: str, event_ids: Sequence[str]) -> None: ...
     async def pending_outbox(self, older_than: datetime) -> list[tuple[str, list[Outgoing]]]: ...
-    async def set_post_status(self, asset_id: str, post_id: str, status: PostStatus) -> None: ...
+    async def set_post_statuses(self, statuses: Sequence[tuple[str, str, PostStatus]]) -> None:
+        """Record (asset_id, post_id, status) on each asset; a later entry for a post wins."""
+        ...
+
     async def purge_deleted(self, before: datetime) -> list[Asset]: ...
 
 
@@ -111,14 +114,19 @@ class PostRepository(Protocol):
         """Compare-and-set on the previous version (insert when `expected` is None)."""
         ...
 
+    async def replace_many(self, changes: Sequence[tuple[PostView, PostView | None]]) -> set[str]:
+        """`replace` for each (post, expected), in bulk. Returns the ids of posts that may not
+        have been written because another writer got there first (a superset: fold again)."""
+        ...
+
     async def delete_many(self, post_ids: Sequence[str]) -> None: ...
 
 
 class AttemptRepository(Protocol):
     """Each post's attempt history."""
 
-    async def add(self, entry: AttemptEntry) -> None:
-        """Store the entry once: a redelivered event (same event_id) changes nothing."""
+    async def add_many(self, entries: Sequence[AttemptEntry]) -> None:
+        """Store each entry once: a redelivered event (same event_id) changes nothing."""
         ...
 
     async def of_post(self, post_id: str) -> list[AttemptEntry]:

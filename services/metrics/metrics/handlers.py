@@ -322,7 +322,8 @@ class MetricsService:
                 due = self.timetable.pop_due(now, self._config.dispatch_chunk)
             if not due:
                 return ran
-            await asyncio.gather(*(self._run_planned(batch, now) for batch in self._batches(due)))
+            answers = await asyncio.gather(*(self._call(batch, now) for batch in self._batches(due)))
+            await self._finish([answer for batch in answers for answer in batch], now)
             ran += len(due)
 
     def _batch_size(self, platform: Platform) -> int:
@@ -344,7 +345,8 @@ class MetricsService:
             batches.extend(posts[start : start + size] for start in range(0, len(posts), size))
         return batches
 
-    async def _run_planned(self, posts: Sequence[TrackedPost], now: datetime) -> None:
+    async def _call(self, posts: Sequence[TrackedPost], now: datetime) -> list[tuple[TrackedPost, Attempt | None]]:
+        """One platform call for `posts`; no attempt where it failed unexpectedly."""
         attempts: Sequence[Attempt | None]
         try:
             async with self._slots:
@@ -354,29 +356,42 @@ class MetricsService:
         except Exception:
             log.exception("insight call failed unexpectedly; its pulls stay planned and run again")
             attempts = [None] * len(posts)
-        await asyncio.gather(*(self._finish(post, attempt, now) for post, attempt in zip(posts, attempts, strict=True)))
-        self.wakeup.set()
+        return list(zip(posts, attempts, strict=True))
 
-    async def _finish(self, post: TrackedPost, attempt: Attempt | None, now: datetime) -> None:
-        """Store one post's outcome and its next plan (or, without an outcome, try again soon)."""
-        plan = post.plan
-        assert plan is not None
-        reason = domain.reason_for(plan, now, self._config.policy)
-        updated = replace(post, plan=replace(plan, due_at=now + _ERROR_RETRY))
-        with log_context(post_id=post.post_id, platform=post.platform.value, reason=reason.value):
-            if attempt is not None:
-                try:
-                    pulled = replace(post, plan=self._next_plan(post, plan, attempt, now), status=attempt.status)
-                    await self._store_attempt(post, attempt, reason, now)
-                    await self._store.save_plan(pulled)
-                    updated = pulled
-                    self._instruments.pulls.labels(post.platform.value, reason.value, attempt.status.value).inc()
-                except Exception:
-                    log.exception("pull failed to be recorded; it stays planned and runs again")
-            async with self._lock:
+    async def _finish(self, answers: Sequence[tuple[TrackedPost, Attempt | None]], now: datetime) -> None:
+        """Store a round of pulls with each post's next plan, in bulk. A pull without an outcome,
+        or whose outcome could not be stored, runs again soon."""
+        kept = {
+            post.post_id: replace(post, plan=replace(post.plan, due_at=now + _ERROR_RETRY))
+            for post, _ in answers
+            if post.plan is not None
+        }
+        pulls: list[_Pull] = []
+        for post, attempt in answers:
+            if attempt is None or post.plan is None:
+                continue
+            reason = domain.reason_for(post.plan, now, self._config.policy)
+            with log_context(post_id=post.post_id, platform=post.platform.value, reason=reason.value):
+                planned = replace(post, plan=self._next_plan(post, post.plan, attempt, now), status=attempt.status)
+            pulls.append(_Pull(post, attempt, reason, planned))
+        try:
+            stored = await self._store_pulls(pulls, now)
+        except Exception:
+            log.exception("pulls failed to be recorded; they stay planned and run again", pulls=len(pulls))
+        else:
+            for pull in pulls:
+                assert pull.planned is not None
+                post_id = pull.post.post_id
+                kept[post_id] = replace(pull.planned, snapshots=stored.get(post_id, pull.post.snapshots))
+                self._instruments.pulls.labels(
+                    pull.post.platform.value, pull.reason.value, pull.attempt.status.value
+                ).inc()
+        async with self._lock:
+            for post in kept.values():
                 if post.partition in self.timetable.partitions:
-                    self.timetable.put(updated)
-                self._instruments.planned.set(len(self.timetable))
+                    self.timetable.put(post)
+            self._instruments.planned.set(len(self.timetable))
+        self.wakeup.set()
 
     def _next_plan(self, post: TrackedPost, plan: Plan, attempt: Attempt, now: datetime) -> Plan | None:
         policy = self._config.policy
@@ -413,7 +428,7 @@ class MetricsService:
         with log_context(post_id=post_id, platform=view.post.platform.value, reason=PullReason.REFRESH.value):
             async with self._slots:
                 (attempt,) = await self._collect([view.post], now)
-            await self._store_attempt(view.post, attempt, PullReason.REFRESH, now)
+            await self._store_pulls([_Pull(view.post, attempt, PullReason.REFRESH, None)], now)
         if attempt.status is PullStatus.RATE_LIMITED:
             # The platform refused: give the caller's refresh back and say when the platform allows it.
             await self._store.claim_refresh(post_id, view.last_refresh_at, now)
@@ -503,24 +518,54 @@ class MetricsService:
         status = {"ok": PullStatus.OK, "too_old": PullStatus.TOO_OLD}.get(insights.status, PullStatus.NOT_ENOUGH_DATA)
         return Attempt(status, insights=insights, note=insights.note)
 
-    async def _store_attempt(self, post: TrackedPost, attempt: Attempt, reason: PullReason, now: datetime) -> None:
-        insights = attempt.insights
-        record = PullRecord(
-            post=post,
+    async def _store_pulls(self, pulls: Sequence[_Pull], now: datetime) -> dict[str, int]:
+        """Store pulls and announce the values they got; returns each stored snapshot's number."""
+        records = [(pull.record(now), pull.planned) for pull in pulls]
+        stored = await self._store.record_pulls(records)
+        await self._sink.emit(
+            [
+                (
+                    METRICS_SYNCED,
+                    synced_event(p.post, p.attempt.insights.metrics, p.attempt.insights.raw, now, p.reason),
+                    p.post.post_id,
+                )
+                for p in pulls
+                if p.attempt.status is PullStatus.OK and p.attempt.insights is not None
+            ]
+        )
+        for pull in pulls:
+            log.info(
+                "insights pulled",
+                post_id=pull.post.post_id,
+                platform=pull.post.platform.value,
+                reason=pull.reason.value,
+                status=pull.attempt.status.value,
+                note=pull.attempt.note,
+            )
+        return stored
+
+
+@dataclass(frozen=True)
+class _Pull:
+    """One post's pull, before it is stored: what the platform gave and the plan after it."""
+
+    post: TrackedPost
+    attempt: Attempt
+    reason: PullReason
+    planned: TrackedPost | None  # None: a refresh, the plan stays as it is
+
+    def record(self, now: datetime) -> PullRecord:
+        insights = self.attempt.insights
+        return PullRecord(
+            post=self.post,
             attempted_at=now,
-            reason=reason,
-            status=attempt.status,
-            note=attempt.note,
+            reason=self.reason,
+            status=self.attempt.status,
+            note=self.attempt.note,
             metrics=domain.metrics_dict(insights.metrics) if insights else None,
             raw=insights.raw if insights else {},
-            error=attempt.error,
+            error=self.attempt.error,
         )
-        await self._store.record(record)
-        if attempt.status is PullStatus.OK and insights is not None:
-            await self._sink.emit(
-                [(METRICS_SYNCED, synced_event(post, insights.metrics, insights.raw, now, reason), post.post_id)]
-            )
-        log.info("insights pulled", status=attempt.status.value, note=attempt.note)
 
 
 def synced_event(

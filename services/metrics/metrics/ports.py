@@ -33,6 +33,7 @@ class TrackedPost:
     partition: int
     plan: Plan | None  # None: no more automatic pulls (old, deleted or unsupported)
     status: PullStatus = PullStatus.PENDING
+    snapshots: int = 0  # how many snapshots are stored; the next one is number snapshots + 1
 
     @property
     def key(self) -> str:
@@ -98,13 +99,10 @@ class MetricsStore(Protocol):
 
     async def get(self, post_id: str) -> PostView | None: ...
 
-    async def save_plan(self, post: TrackedPost) -> None:
-        """Persist the post's next planned pull."""
-        ...
-
-    async def record(self, record: PullRecord) -> bool:
-        """Store a pull's outcome; with values, a snapshot and (if newer) the latest values.
-        Returns whether the latest values changed."""
+    async def record_pulls(self, pulls: Sequence[tuple[PullRecord, TrackedPost | None]]) -> dict[str, int]:
+        """Store pulls' outcomes in bulk, each with its post's next planned pull (None: a refresh,
+        the plan stays). With values, a snapshot, and the latest values if none newer are stored.
+        Returns each stored snapshot's post and number."""
         ...
 
     async def claim_refresh(self, post_id: str, now: datetime | None, previous: datetime | None) -> bool:

@@ -19,6 +19,9 @@ class Timetable:
         self._posts: dict[str, Post] = {}
         self._due = DueHeap(self._is_current)
         self.partitions: set[int] = set()
+        # Kept as posts come and go: the gauges read it after every batch, and counting a
+        # replica's 100,000 posts each time took a third of the scheduler's CPU under load.
+        self._counts: Counter[State] = Counter()
 
     def __len__(self) -> int:
         return len(self._posts)
@@ -30,12 +33,15 @@ class Timetable:
         return self._posts.get(post_id)
 
     def put(self, post: Post) -> None:
+        self.remove(post.post_id)
         self._posts[post.post_id] = post
+        self._counts[post.state] += 1
         if post.state is State.SCHEDULED:
             self._due.push(post.due_at.timestamp(), post.post_id)
 
     def remove(self, post_id: str) -> None:
-        self._posts.pop(post_id, None)
+        if (post := self._posts.pop(post_id, None)) is not None:
+            self._counts[post.state] -= 1
 
     def assign(self, partitions: Iterable[int], posts: Iterable[Post]) -> None:
         self.partitions |= set(partitions)
@@ -46,6 +52,7 @@ class Timetable:
         revoked = set(partitions)
         self.partitions -= revoked
         self._posts = {pid: p for pid, p in self._posts.items() if p.partition not in revoked}
+        self._counts = Counter(p.state for p in self._posts.values())
         self._due.retain(self._posts)
 
     def next_due(self) -> float | None:
@@ -60,7 +67,7 @@ class Timetable:
         return [p for p in self._posts.values() if p.state is State.HELD]
 
     def counts(self) -> Counter[State]:
-        return Counter(p.state for p in self._posts.values())
+        return +self._counts  # a copy without the states that dropped to zero
 
     def _is_current(self, ts: float, post_id: str) -> bool:
         post = self._posts.get(post_id)

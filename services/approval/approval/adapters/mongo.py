@@ -1,6 +1,6 @@
 """MongoDB repositories of the approval service.
 
-Hot paths look documents up by `_id` (the only lookup the local FerretDB serves from an index);
+Hot paths look documents up by `_id` or `_id` `$in` (the lookups the local FerretDB serves from an index);
 lists filter by workspace and are meant for a page at a time. Writes that race use
 compare-and-set filters, since there are no transactions to lean on.
 """
@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from approval.autopilot import ApprovalPolicy, PolicyChange
 from approval.domain import Account, ApiKey, Asset, AssetState, AttemptEntry, PostStatus, PostView, Workspace
 from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
 from approval.slots import Slot
 from shared.events import ALL_EVENTS, AccountStatus, Platform, decode, encode
-from shared.mongo import Document, IndexSpec, bulk_write_chunked
+from shared.mongo import BULK_CHUNK, Document, IndexSpec, bulk_write_chunked
 
 WORKSPACES = "workspaces"
 API_KEYS = "api_keys"
@@ -47,6 +47,10 @@ INDEXES = [
     IndexSpec(POLICY_CHANGES, [("workspace_id", ASCENDING), ("at", DESCENDING)]),
     IndexSpec(SLOTS, [("workspace_id", ASCENDING), ("at", ASCENDING)]),
 ]
+
+_DUPLICATE_KEY = 11000
+# Ids per `$in` lookup; the local FerretDB serves up to 1,000 from its `_id` index (deploy/local/stack.py).
+_ID_CHUNK = 500
 
 
 def _to_doc(id_value: str, data: dict[str, Any]) -> Document:
@@ -198,8 +202,11 @@ class MongoAssets:
                 pending.append((doc["_id"], items))
         return pending
 
-    async def set_post_status(self, asset_id: str, post_id: str, status: PostStatus) -> None:
-        await self._c.update_one({"_id": asset_id}, {"$set": {f"post_statuses.{post_id}": status.value}})
+    async def set_post_statuses(self, statuses: Sequence[tuple[str, str, PostStatus]]) -> None:
+        by_asset: dict[str, Document] = {}
+        for asset_id, post_id, status in statuses:
+            by_asset.setdefault(asset_id, {})[f"post_statuses.{post_id}"] = status.value
+        await bulk_write_chunked(self._c, [UpdateOne({"_id": a}, {"$set": s}) for a, s in by_asset.items()])
 
     async def purge_deleted(self, before: datetime) -> list[Asset]:
         docs = await self._c.find({"deleted_at": {"$lt": before}}).to_list()
@@ -233,9 +240,11 @@ class MongoPosts:
         return self._view(doc) if doc else None
 
     async def get_many(self, post_ids: Sequence[str]) -> list[PostView]:
-        # One _id lookup each: the only indexed lookup on the local server, and an asset has few targets.
-        found = [await self.get_any(post_id) for post_id in post_ids]
-        return [p for p in found if p is not None]
+        found: list[PostView] = []
+        for start in range(0, len(post_ids), _ID_CHUNK):
+            chunk = list(post_ids[start : start + _ID_CHUNK])
+            found += [self._view(d) async for d in self._c.find({"_id": {"$in": chunk}})]
+        return found
 
     async def search(self, workspace_id: str, query: PostQuery, page: Page) -> list[PostView]:
         filter_: Document = {"workspace_id": workspace_id}
@@ -271,6 +280,28 @@ class MongoPosts:
         result = await self._c.replace_one({"_id": post.post_id, "rev": expected.rev}, self._doc(post))
         return result.matched_count == 1
 
+    async def replace_many(self, changes: Sequence[tuple[PostView, PostView | None]]) -> set[str]:
+        unsure: set[str] = set()
+        for start in range(0, len(changes), BULK_CHUNK):
+            chunk = changes[start : start + BULK_CHUNK]
+            operations: list[InsertOne[Document] | ReplaceOne[Document]] = [
+                InsertOne(_to_doc(post.post_id, self._doc(post)))
+                if expected is None
+                else ReplaceOne({"_id": post.post_id, "rev": expected.rev}, self._doc(post))
+                for post, expected in chunk
+            ]
+            try:
+                result = await self._c.bulk_write(operations, ordered=False)
+                written = result.matched_count + result.inserted_count
+            except BulkWriteError as error:
+                if any(e.get("code") != _DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                    raise
+                written = error.details["nMatched"] + error.details["nInserted"]
+            # A bulk result counts, it does not name: when some lost, any of the chunk may have.
+            if written < len(chunk):
+                unsure |= {post.post_id for post, _ in chunk}
+        return unsure
+
     async def delete_many(self, post_ids: Sequence[str]) -> None:
         await bulk_write_chunked(self._c, [DeleteOne({"_id": p}) for p in post_ids])
 
@@ -288,12 +319,16 @@ class MongoAttempts:
     def _range(post_id: str) -> Document:
         return {"_id": {"$gte": f"{post_id}#", "$lt": f"{post_id}$"}}  # '$' sorts right after '#'
 
-    async def add(self, entry: AttemptEntry) -> None:
+    async def add_many(self, entries: Sequence[AttemptEntry]) -> None:
+        await bulk_write_chunked(self._c, [self._upsert(entry) for entry in entries])
+
+    @staticmethod
+    def _upsert(entry: AttemptEntry) -> UpdateOne:
         doc = entry.model_dump(exclude={"platform_error"})
         if entry.platform_error is not None:
             doc["platform_error_json"] = json.dumps(entry.platform_error)
         key = f"{entry.post_id}#{entry.attempt:05d}#{entry.event_id}"
-        await self._c.update_one({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+        return UpdateOne({"_id": key}, {"$setOnInsert": doc}, upsert=True)
 
     async def of_post(self, post_id: str) -> list[AttemptEntry]:
         entries = []

@@ -52,8 +52,7 @@ READ_MODEL_EVENTS: tuple[type[Event], ...] = (
 def register(infra: Infrastructure, ports: Ports) -> None:
     async def on_post_events(deliveries: list[Delivery[Event]]) -> None:
         # In order: events of one post share a partition, so they arrive in the order they were sent.
-        for delivery in deliveries:
-            await handlers.apply_post_event(ports, delivery.event)
+        await handlers.apply_post_events(ports, [delivery.event for delivery in deliveries])
 
     async def on_account_status(event: AccountStatusChanged) -> None:
         await handlers.apply_account_status(ports, event)

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -47,7 +47,7 @@ from metrics.ports import (
     TrackedPost,
 )
 from shared.events import Platform
-from shared.mongo import Document, IndexSpec
+from shared.mongo import Document, IndexSpec, bulk_write_chunked
 
 POSTS = "posts"
 SNAPSHOTS = "snapshots"
@@ -145,6 +145,7 @@ def _from_doc(doc: Document) -> TrackedPost:
         partition=int(doc["partition"]),
         plan=plan,
         status=PullStatus(doc.get("status") or PullStatus.PENDING.value),
+        snapshots=int(doc.get("snapshots") or 0),
     )
 
 
@@ -157,6 +158,7 @@ def _rollup_entry(post: TrackedPost) -> Document:
         "campaign": post.campaign,
         "published_at": post.published_at,
         "metrics": None,
+        "latest_ts": 0.0,
     }
 
 
@@ -170,10 +172,9 @@ class MongoMetricsStore:
 
     async def add(self, posts: Sequence[TrackedPost]) -> set[str]:
         now = datetime.now(UTC)
-        for post in posts:
-            # Read indexes first: a crash before the insert is repaired by the redelivery, and
-            # writing them again never clobbers values collected since.
-            await self._index(post)
+        # Read indexes first: a crash before the insert is repaired by the redelivery, and
+        # writing them again never clobbers values collected since.
+        await self._index(posts)
         existing: set[str] = set()
         for start in range(0, len(posts), _INSERT_CHUNK):
             chunk = posts[start : start + _INSERT_CHUNK]
@@ -181,13 +182,14 @@ class MongoMetricsStore:
             existing |= {chunk[i].post_id for i in await _insert_new(self._posts, [_to_doc(p, now) for p in chunk])}
         return existing
 
-    async def _index(self, post: TrackedPost) -> None:
-        key = f"posts.{field_key(post.post_id)}"
+    async def _index(self, posts: Sequence[TrackedPost]) -> None:
+        by_asset: dict[str, Document] = {}
+        for post in posts:
+            fields = by_asset.setdefault(post.asset_id, {"workspace_id": post.workspace_id})
+            fields[f"posts.{field_key(post.post_id)}"] = post.post_id
         async with self._shared_writes:
-            await self._assets.update_one(
-                {"_id": post.asset_id},
-                {"$set": {"workspace_id": post.workspace_id, key: post.post_id}},
-                upsert=True,
+            await bulk_write_chunked(
+                self._assets, [UpdateOne({"_id": a}, {"$set": f}, upsert=True) for a, f in by_asset.items()]
             )
 
     async def load_active(self, partitions: Collection[int]) -> list[TrackedPost]:
@@ -208,40 +210,42 @@ class MongoMetricsStore:
             snapshots=int(doc.get("snapshots") or 0),
         )
 
-    async def save_plan(self, post: TrackedPost) -> None:
-        await self._posts.update_one(
-            {"_id": post.post_id}, {"$set": {**_plan_fields(post), "updated_at": datetime.now(UTC)}}
+    async def record_pulls(self, pulls: Sequence[tuple[PullRecord, TrackedPost | None]]) -> dict[str, int]:
+        # Bulk, not several round trips per pull. A snapshot is numbered from the count the
+        # owner holds in memory; only a refresh racing it (another replica, or a crash between
+        # the two writes) takes that number first, and then the counted path below numbers it.
+        stored: dict[str, int] = {}
+        with_values = [record for record, _ in pulls if record.metrics is not None]
+        taken = await _insert_new_chunked(
+            self._snapshots, [_snapshot_doc(r, f"{r.post.post_id}:{r.post.snapshots + 1:08d}") for r in with_values]
         )
+        raced = [with_values[i] for i in taken]
+        raced_ids = {record.post.post_id for record in raced}
+        posts: list[UpdateOne] = []
+        rollups: list[UpdateOne] = []
+        for record, planned in pulls:
+            post_id = record.post.post_id
+            update: Document = {"$set": {**_attempt_status(record), **(_plan_fields(planned) if planned else {})}}
+            if record.metrics is not None and post_id not in raced_ids:
+                stored[post_id] = record.post.snapshots + 1
+                update["$max"] = {"snapshots": stored[post_id]}  # never below a racing refresh's count
+            posts.append(UpdateOne({"_id": post_id}, update))
+            if record.metrics is not None and record.status is PullStatus.OK:
+                # Only newer values replace the latest: a slow pull finishing after a faster one loses.
+                ts = record.attempted_at.timestamp()
+                newer = {"_id": post_id, "latest_ts": {"$not": {"$gte": ts}}}
+                posts.append(UpdateOne(newer, {"$set": _latest_fields(record)}))
+                rollups.append(UpdateOne(newer, {"$set": {"latest_ts": ts, "metrics": record.metrics}}))
+        await bulk_write_chunked(self._posts, posts)
+        await bulk_write_chunked(self._rollups, rollups)
+        for record in raced:
+            seq = await self._append_snapshot(record, _attempt_status(record))
+            if seq is not None:
+                stored[record.post.post_id] = seq
+        return stored
 
-    async def record(self, record: PullRecord) -> bool:
-        post = record.post
-        status = _attempt_status(record)
-        if record.metrics is None:
-            await self._posts.update_one({"_id": post.post_id}, {"$set": status})
-            return False
-        await self._append_snapshot(record, status)
-        if record.status is not PullStatus.OK:
-            return False
-        ts = record.attempted_at.timestamp()
-        # Only newer values replace the latest: a slow pull finishing after a faster one loses.
-        updated = await self._posts.update_one(
-            {"_id": post.post_id, "latest_ts": {"$lt": ts}},
-            {
-                "$set": {
-                    "latest_ts": ts,
-                    "collected_at": record.attempted_at,
-                    "collected_reason": record.reason.value,
-                    "metrics": record.metrics,
-                    "raw": record.raw,
-                }
-            },
-        )
-        if updated.modified_count == 0:
-            return False
-        await self._rollups.update_one({"_id": post.post_id}, {"$set": {"metrics": record.metrics}})
-        return True
-
-    async def _append_snapshot(self, record: PullRecord, status: Document) -> None:
+    async def _append_snapshot(self, record: PullRecord, status: Document) -> int | None:
+        """Take the post's next snapshot number atomically and store the snapshot under it."""
         post = record.post
         for _ in range(5):  # a racing pull of the same post may take the same number on FerretDB
             counted = await self._posts.find_one_and_update(
@@ -250,24 +254,14 @@ class MongoMetricsStore:
                 return_document=ReturnDocument.AFTER,
             )
             if counted is None:
-                return
+                return None
+            seq = int(counted["snapshots"])
             try:
-                await self._snapshots.insert_one(
-                    {
-                        "_id": f"{post.post_id}:{int(counted['snapshots']):08d}",
-                        "post_id": post.post_id,
-                        "workspace_id": post.workspace_id,
-                        "platform": post.platform.value,
-                        "collected_at": record.attempted_at,
-                        "reason": record.reason.value,
-                        "status": record.status.value,
-                        "metrics": record.metrics,
-                        "raw": record.raw,
-                    }
-                )
+                await self._snapshots.insert_one(_snapshot_doc(record, f"{post.post_id}:{seq:08d}"))
             except DuplicateKeyError:
                 continue
-            return
+            return seq
+        return None
 
     async def claim_refresh(self, post_id: str, now: datetime | None, previous: datetime | None) -> bool:
         result = await self._posts.update_one(
@@ -296,6 +290,31 @@ class MongoMetricsStore:
             )
             async for doc in self._rollups.find(query)
         ]
+
+
+def _snapshot_doc(record: PullRecord, snapshot_id: str) -> Document:
+    post = record.post
+    return {
+        "_id": snapshot_id,
+        "post_id": post.post_id,
+        "workspace_id": post.workspace_id,
+        "platform": post.platform.value,
+        "collected_at": record.attempted_at,
+        "reason": record.reason.value,
+        "status": record.status.value,
+        "metrics": record.metrics,
+        "raw": record.raw,
+    }
+
+
+def _latest_fields(record: PullRecord) -> Document:
+    return {
+        "latest_ts": record.attempted_at.timestamp(),
+        "collected_at": record.attempted_at,
+        "collected_reason": record.reason.value,
+        "metrics": record.metrics,
+        "raw": record.raw,
+    }
 
 
 def _attempt_status(record: PullRecord | AccountRecord) -> Document:
@@ -337,6 +356,14 @@ async def _history(
         if snap is not None:
             found.append(_snapshot_from(seq, snap))
     return found
+
+
+async def _insert_new_chunked(collection: AsyncCollection[Document], docs: list[Document]) -> list[int]:
+    """`_insert_new` in chunks a bulk write on the local FerretDB can take."""
+    existing: list[int] = []
+    for start in range(0, len(docs), _INSERT_CHUNK):
+        existing += [start + i for i in await _insert_new(collection, docs[start : start + _INSERT_CHUNK])]
+    return existing
 
 
 async def _insert_new(collection: AsyncCollection[Document], docs: list[Document]) -> list[int]:
