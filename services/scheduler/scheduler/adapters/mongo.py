@@ -30,6 +30,7 @@ _DUPLICATE_KEY = 11000
 _INSERT_CHUNK = 1000
 _DISPATCH_ENTRIES_PER_DOC = 5000
 _COMPACT_CHUNK = 10
+_DELETE_CHUNK = 100  # dispatch records per delete, found by `_id` `$in` (indexed on FerretDB too)
 _COMPACT_PAUSE_SECONDS = 0.01
 
 INDEXES = [
@@ -163,8 +164,9 @@ class MongoPostStore:
         for start in range(0, len(updates), _COMPACT_CHUNK):
             await self._posts.bulk_write(updates[start : start + _COMPACT_CHUNK], ordered=False)
             await asyncio.sleep(_COMPACT_PAUSE_SECONDS)
-        for record in records:
-            await self._dispatches.delete_one({"_id": record["_id"]})
+        ids = [record["_id"] for record in records]
+        for start in range(0, len(ids), _DELETE_CHUNK):
+            await self._dispatches.delete_many({"_id": {"$in": ids[start : start + _DELETE_CHUNK]}})
         return len(records)
 
 
