@@ -84,6 +84,29 @@ async def test_a_round_trip_keeps_method_headers_body_and_decodes_gzip(
     assert json.loads(body) == {"a": 1}
 
 
+async def test_a_cookie_set_in_one_answer_is_not_sent_with_the_next_request(
+    serve: Callable[[Handler], Awaitable[str]],
+) -> None:
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head, _ = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            heads.append(head.lower())
+            writer.write(b"HTTP/1.1 200 OK\r\nSet-Cookie: session=account-a; Path=/\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    url = await serve(handler)
+    async with build_http_client(max_connections=4, timeout_seconds=5) as client:
+        await client.get(f"{url}/me", headers={"Authorization": "Bearer account-a"})
+        await client.get(f"{url}/me", headers={"Authorization": "Bearer account-b"})
+    assert len(heads) == 2
+    assert b"cookie:" not in heads[1]
+
+
 async def test_nothing_listening_is_a_connect_error() -> None:
     async with build_http_client(max_connections=4, timeout_seconds=5) as client:
         with pytest.raises(httpx.ConnectError):
