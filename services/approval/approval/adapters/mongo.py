@@ -308,7 +308,8 @@ class MongoPosts:
 
 class MongoAttempts:
     """One document per attempt entry, `_id` = `<post_id>#<attempt>#<event_id>`: a post's history is
-    one `_id` range (the only indexed lookup on FerretDB) and a redelivered event lands on its own
+    one `_id` range (indexed on MongoDB; the local FerretDB scans the collection for it, which is
+    fine for one post's page but not for hot paths) and a redelivered event lands on its own
     entry. The raw platform error is kept as JSON text: a platform's payload may hold nested arrays
     or keys with dots, which FerretDB refuses to store."""
 
