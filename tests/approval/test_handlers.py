@@ -8,7 +8,17 @@ import pytest
 from pydantic import SecretStr
 
 from approval import handlers
-from approval.domain import AssetState, Conflict, Forbidden, InvalidContent, NotFound, PostStatus, Role, TargetSpec
+from approval.domain import (
+    AssetState,
+    Conflict,
+    Forbidden,
+    InvalidContent,
+    NotFound,
+    PostStatus,
+    PostView,
+    Role,
+    TargetSpec,
+)
 from approval.handlers import AssetDraft, Ports, Principal
 from shared import topics
 from shared.credentials import OAuthTokens
@@ -151,6 +161,22 @@ async def test_regeneration_and_a_new_version_return_to_pending() -> None:
     assert outgoing[0].topic == topics.ASSETS_REJECTED
 
 
+def published_event(post: PostView) -> PostPublished:
+    """The publisher's PostPublished for a post on the board (its first attempt)."""
+    return PostPublished(
+        producer="publisher",
+        workspace_id=post.workspace_id,
+        correlation_id=post.asset_id,
+        post_id=post.post_id,
+        asset_id=post.asset_id,
+        platform=post.platform,
+        account_id=post.account_id,
+        remote_id="r",
+        published_at=datetime(2026, 12, 1, tzinfo=UTC),
+        attempt=1,
+    )
+
+
 async def test_read_model_updates_the_asset_aggregate_and_retry_needs_a_failed_post() -> None:
     ports = fake_ports()
     admin = await workspace(ports)
@@ -162,18 +188,7 @@ async def test_read_model_updates_the_asset_aggregate_and_retry_needs_a_failed_p
     assert info.value.code == "not_retryable"
     post = await ports.posts.get_any(post_id)
     assert post is not None
-    published = PostPublished(
-        producer="publisher",
-        workspace_id=admin.workspace_id,
-        correlation_id=asset.asset_id,
-        post_id=post_id,
-        asset_id=asset.asset_id,
-        platform=post.platform,
-        account_id=post.account_id,
-        remote_id="r",
-        published_at=datetime(2026, 12, 1, tzinfo=UTC),
-        attempt=1,
-    )
+    published = published_event(post)
     await handlers.apply_post_events(ports, [published])
     moved = await ports.posts.get_any(post_id)
     await handlers.apply_post_events(ports, [published])

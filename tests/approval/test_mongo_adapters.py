@@ -23,12 +23,12 @@ from approval.adapters.mongo import (
 )
 from approval.domain import AttemptEntry, AttemptOutcome, PostStatus, PostView
 from approval.handlers import Ports
-from shared.events import ErrorCode, Platform, PostPublished
+from shared.events import ErrorCode, Platform
 from shared.ids import post_id_for
 from shared.mongo import Document
 from tests.approval.fakes import FakeClock, FakeMediaProbe, FakeVault
 from tests.approval.test_attempts import published, retry
-from tests.approval.test_handlers import account, draft, workspace
+from tests.approval.test_handlers import account, draft, published_event, workspace
 
 pytestmark = pytest.mark.integration
 
@@ -157,18 +157,7 @@ async def test_a_batch_of_post_events_is_written_in_bulk_and_a_concurrent_comman
     known = await ports.posts.get_any(post_id_for(asset.asset_id, "t0"))
     assert known is not None
     ports = replace(ports, posts=RacingPosts(db, known.post_id))
-    on_known = PostPublished(
-        producer="publisher",
-        workspace_id=admin.workspace_id,
-        correlation_id=asset.asset_id,
-        post_id=known.post_id,
-        asset_id=asset.asset_id,
-        platform=known.platform,
-        account_id=known.account_id,
-        remote_id="r",
-        published_at=datetime(2026, 12, 1, tzinfo=UTC),
-        attempt=1,
-    )
+    on_known = published_event(known)
     # "p1" is new to the board: its first event creates it.
     on_new = [retry(1, "502", workspace_id=admin.workspace_id), published(2, workspace_id=admin.workspace_id)]
 
