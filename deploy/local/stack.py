@@ -311,7 +311,7 @@ def narrow_id_in(src: Path) -> None:
     """
     backend = src / "internal" / "backends" / "sqlite"
     (backend / "socialpub_id_in.go").write_text(
-        "package sqlite\n\nimport (\n\t\"fmt\"\n\t\"strings\"\n\n"
+        'package sqlite\n\nimport (\n\t"fmt"\n\t"strings"\n\n'
         '\t"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"\n'
         '\t"github.com/FerretDB/FerretDB/internal/handler/sjson"\n'
         '\t"github.com/FerretDB/FerretDB/internal/types"\n)\n\n'
