@@ -15,6 +15,8 @@ from shared.settings import MongoSettings
 Document = dict[str, Any]
 _WriteOp = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] | DeleteOne
 
+DUPLICATE_KEY = 11000  # the server's error code for an insert whose `_id` (or unique key) exists
+
 # FerretDB v1.24 (the local stand-in) holds one SQLite connection per write statement of a
 # command until the command ends, from a pool of 100: a bulk write of 100 statements deadlocks
 # the server. Real MongoDB takes 100,000; chunks of 50 work on both.

@@ -22,7 +22,7 @@ from approval.domain import Account, ApiKey, Asset, AssetState, AttemptEntry, Po
 from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
 from approval.slots import Slot
 from shared.events import ALL_EVENTS, AccountStatus, Platform, decode, encode
-from shared.mongo import BULK_CHUNK, Document, IndexSpec, bulk_write_chunked
+from shared.mongo import BULK_CHUNK, DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
 
 WORKSPACES = "workspaces"
 API_KEYS = "api_keys"
@@ -48,7 +48,6 @@ INDEXES = [
     IndexSpec(SLOTS, [("workspace_id", ASCENDING), ("at", ASCENDING)]),
 ]
 
-_DUPLICATE_KEY = 11000
 # Ids per `$in` lookup; the local FerretDB serves up to 1,000 from its `_id` index (deploy/local/stack.py).
 _ID_CHUNK = 500
 
@@ -294,7 +293,7 @@ class MongoPosts:
                 result = await self._c.bulk_write(operations, ordered=False)
                 written = result.matched_count + result.inserted_count
             except BulkWriteError as error:
-                if any(e.get("code") != _DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                     raise
                 written = error.details["nMatched"] + error.details["nInserted"]
             # A bulk result counts, it does not name: when some lost, any of the chunk may have.

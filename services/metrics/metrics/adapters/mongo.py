@@ -47,7 +47,7 @@ from metrics.ports import (
     TrackedPost,
 )
 from shared.events import Platform
-from shared.mongo import Document, IndexSpec, bulk_write_chunked
+from shared.mongo import DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
 
 POSTS = "posts"
 SNAPSHOTS = "snapshots"
@@ -55,7 +55,6 @@ ROLLUP_ENTRIES = "rollup_entries"
 ASSETS = "assets"
 ACCOUNTS = "accounts"
 ACCOUNT_SNAPSHOTS = "account_snapshots"
-_DUPLICATE_KEY = 11000
 _INSERT_CHUNK = 50
 
 # For real MongoDB, where these make the few non-_id queries cheap; FerretDB ignores them.
@@ -372,7 +371,7 @@ async def _insert_new(collection: AsyncCollection[Document], docs: list[Document
         await collection.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
         errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-        if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
         return [int(e["index"]) for e in errors]
     return []

@@ -34,7 +34,7 @@ from publisher.domain import RateWindow, Verdict
 from publisher.ports import Claim, ClaimState, History, LeaseLost, Outgoing, RecordedOutcome
 from shared.events import ALL_EVENTS, decode, encode
 from shared.logging import get_logger
-from shared.mongo import Document, IndexSpec, bulk_write_chunked
+from shared.mongo import DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
 from shared.tasks import stop_tasks
 
 log = get_logger(__name__)
@@ -44,7 +44,6 @@ OUTCOMES = "outcomes"
 PUBLISHED = "published"
 RATE_WINDOWS = "rate_windows"
 INDEXES: list[IndexSpec] = []  # every query is by _id
-_DUPLICATE_KEY = 11000
 _BUCKETS = 64
 _HISTORY_DEPTH = 50
 
@@ -91,7 +90,7 @@ class CoalescingInserter:
             await self._collection.insert_many([doc for doc, _ in batch], ordered=False)
         except BulkWriteError as exc:
             for error in exc.details.get("writeErrors", []):
-                if error.get("code") == _DUPLICATE_KEY:
+                if error.get("code") == DUPLICATE_KEY:
                     duplicates.add(error["index"])
                 else:
                     failures[error["index"]] = RuntimeError(str(error.get("errmsg")))

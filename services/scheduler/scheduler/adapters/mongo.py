@@ -21,12 +21,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from scheduler.domain import Post, State
-from shared.mongo import Document, IndexSpec, bulk_write_chunked
+from shared.mongo import DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
 
 POSTS = "posts"
 DISPATCHES = "dispatches"
 ACCOUNTS = "account_status"
-_DUPLICATE_KEY = 11000
 _INSERT_CHUNK = 1000
 _DISPATCH_ENTRIES_PER_DOC = 5000
 _COMPACT_CHUNK = 10
@@ -117,7 +116,7 @@ class MongoPostStore:
                 await self._posts.insert_many([_to_doc(p) for p in chunk], ordered=False)
             except BulkWriteError as exc:
                 errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
                     raise
                 existing |= {chunk[e["index"]].post_id for e in errors}
         return existing
