@@ -174,12 +174,8 @@ class MongoMetricsStore:
         # Read indexes first: a crash before the insert is repaired by the redelivery, and
         # writing them again never clobbers values collected since.
         await self._index(posts)
-        existing: set[str] = set()
-        for start in range(0, len(posts), _INSERT_CHUNK):
-            chunk = posts[start : start + _INSERT_CHUNK]
-            await _insert_new(self._rollups, [_rollup_entry(p) for p in chunk])
-            existing |= {chunk[i].post_id for i in await _insert_new(self._posts, [_to_doc(p, now) for p in chunk])}
-        return existing
+        await _insert_new_chunked(self._rollups, [_rollup_entry(p) for p in posts])
+        return {posts[i].post_id for i in await _insert_new_chunked(self._posts, [_to_doc(p, now) for p in posts])}
 
     async def _index(self, posts: Sequence[TrackedPost]) -> None:
         by_asset: dict[str, Document] = {}
