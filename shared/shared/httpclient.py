@@ -14,6 +14,8 @@ request: that is why this module exists.)
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import httpx
 
@@ -91,9 +93,13 @@ class _Cookieless(httpx.AsyncClient):
     ride along with another account's requests. (Reading every answer's Set-Cookie also cost the
     publisher 6 % of its CPU.)"""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._cookies = _NoCookies()  # what the `cookies` property of httpx returns
+
     @property
     def cookies(self) -> httpx.Cookies:
-        return _NoCookies()
+        return self._cookies
 
     @cookies.setter
     def cookies(self, cookies: httpx._types.CookieTypes) -> None:
