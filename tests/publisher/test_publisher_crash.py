@@ -5,27 +5,16 @@ exactly one live post, or `publish_unconfirmed` where the platform gives no way 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
-import pytest_asyncio
 
 from shared.events import ErrorCode, MediaRef, Platform, PostFailed, PostFormat, PostPublished, PostRetryScheduled
-from shared.settings import KafkaSettings, MongoSettings
-from tests.publisher.harness import Stack, running_stack
+from tests.publisher.harness import Stack
 from tests.publisher.support import due
 from tests.support import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stack(
-    kafka_settings: KafkaSettings, mongo_settings: MongoSettings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    async with running_stack(kafka_settings, mongo_settings, tmp_path_factory.mktemp("crash")) as stack:
-        yield stack
 
 
 CASES = [

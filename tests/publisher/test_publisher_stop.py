@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
-import pytest_asyncio
 
 from shared.events import Platform, PostPublished
-from shared.settings import KafkaSettings, MongoSettings
-from tests.publisher.harness import Stack, running_stack
+from tests.publisher.harness import Stack
 from tests.publisher.support import due
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 POSTS = 30
 IN_FLIGHT = 2
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stack(
-    kafka_settings: KafkaSettings, mongo_settings: MongoSettings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    async with running_stack(kafka_settings, mongo_settings, tmp_path_factory.mktemp("publisher-stop")) as stack:
-        yield stack
 
 
 async def test_sigterm_finishes_what_is_running_and_leaves_the_backlog_to_the_next_instance(stack: Stack) -> None:
