@@ -131,6 +131,12 @@ class EventBus:
         )
         return sent
 
+    def _fetch_options(self) -> dict[str, int]:
+        return {
+            "fetch_min_bytes": self._settings.fetch_min_bytes,
+            "fetch_max_wait_ms": self._settings.fetch_max_wait_ms,
+        }
+
     def topic(self, name: str) -> str:
         return self._settings.topic_prefix + name
 
@@ -178,7 +184,7 @@ class EventBus:
             self.topic(topic),
             group_id=self.group(group_id),
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            **{"auto_offset_reset": "earliest", **consumer_options},
+            **{"auto_offset_reset": "earliest", **self._fetch_options(), **consumer_options},
         )(consume)
 
     def subscribe_batch(
@@ -207,7 +213,7 @@ class EventBus:
             batch=True,
             max_records=max_records,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            **{"auto_offset_reset": "earliest", **consumer_options},
+            **{"auto_offset_reset": "earliest", **self._fetch_options(), **consumer_options},
         )(consume_batch)
 
     async def _decode(

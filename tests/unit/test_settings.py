@@ -7,6 +7,9 @@ import pytest
 from metrics.settings import MetricsSettings
 from publisher.settings import PublisherSettings
 from scheduler.settings import SchedulerSettings
+from shared.events import PostPublished
+from shared.kafka import EventBus, build_broker
+from shared.metrics import build_metrics
 
 
 def test_per_service_env_beats_common_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,3 +38,25 @@ def test_a_platform_url_from_the_environment_keeps_the_other_defaults(monkeypatc
     assert metrics.platforms["youtube"].token_url == "https://oauth2.googleapis.com/token"
     assert metrics.platforms["instagram"].base_url == "https://graph.facebook.com/v21.0"
     assert PublisherSettings().platforms.youtube.base_url == "http://emulator:8090/youtube"
+
+
+def test_every_bus_subscriber_fetches_with_the_configured_batching(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCIALPUB_KAFKA__FETCH_MIN_BYTES", "4096")
+    monkeypatch.setenv("SOCIALPUB_KAFKA__FETCH_MAX_WAIT_MS", "250")
+    kafka = SchedulerSettings().kafka
+    metrics = build_metrics()
+    bus = EventBus(build_broker(kafka, service="tests", metrics=metrics), kafka, metrics, client_id="tests")
+
+    async def handler(_: object) -> None: ...
+
+    bus.subscribe("posts.published.v1", group_id="one", events=[PostPublished], handler=handler)
+    bus.subscribe_batch(["posts.published.v1"], group_id="batch", events=[PostPublished], handler=handler)
+    bus.subscribe("posts.failed.v1", group_id="own", events=[PostPublished], handler=handler, fetch_max_wait_ms=5)
+
+    # The arguments each subscriber's aiokafka consumer is built with.
+    built = [s._connection_args for s in bus.broker.subscribers]  # FastStream keeps them here
+    assert sorted((c["fetch_min_bytes"], c["fetch_max_wait_ms"]) for c in built) == [
+        (4096, 5),
+        (4096, 250),
+        (4096, 250),
+    ]

@@ -118,6 +118,8 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             max_poll_interval_ms=300_000,
             metadata_max_age_ms=5000,
             request_timeout_ms=self._kafka.request_timeout_ms,
+            fetch_min_bytes=self._kafka.fetch_min_bytes,
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
         )
         consumer.subscribe([self.topic], listener=self)
         await consumer.start()
