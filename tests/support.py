@@ -54,7 +54,8 @@ def free_port() -> int:
 class ServiceProcess:
     """One of our services run as a real process, as `python -m <module>` would run it."""
 
-    def __init__(self, module: str, env: dict[str, str], log_path: Path, *args: str) -> None:
+    def __init__(self, module: str, env: dict[str, str], log_path: Path, *args: str, nice: int = 0) -> None:
+        """`nice` lowers the process's CPU priority (as `nice -n` does) on a shared machine."""
         self.module = module
         self.port = free_port()
         self.log_path = log_path
@@ -62,7 +63,10 @@ class ServiceProcess:
         full_env = {**os.environ, **env, f"{prefix}_HTTP__PORT": str(self.port)}
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, *args], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+            [*(("nice", "-n", str(nice)) if nice else ()), sys.executable, "-m", module, *args],
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property

@@ -9,7 +9,9 @@ every platform call after 50 ms, and 5,000 accounts spread over all nine platfor
 Content enters through `assets.approved.v1`, the scheduler's real entry point for volume. Figures:
 lateness of PostDue (its emit time minus due time) and of publication (the platform's published
 time minus due time) as p50/p95/p99/max, posts/s published, CPU and resident memory per process,
-duplicates on the emulator, and posts that did not reach a terminal state. Results go to
+duplicates on the emulator, posts that did not reach a terminal state, and when each post's first
+insights arrived (the approval board and the metrics service run at a lower CPU priority, so
+under load they lag: this shows by how much). Results go to
 bench-results/load-<run>.json and a plot to bench-results/load-<run>.png.
 
     uv run python -m tools.bench.load [--accounts 5000] [--steady-rate 200] [--steady-seconds 300]
@@ -45,6 +47,18 @@ async def wait_finished(system: System, ids: set[str], *, until: float, label: s
         progress(done, len(ids), started, f"{label}: {live} published")
         await asyncio.sleep(1)
     progress(system.tracker.finished(ids), len(ids), started, label)
+    print(flush=True)
+
+
+async def wait_metrics(system: System, ids: set[str], *, until: float) -> None:
+    """Until every published post has its first insights (or `until`): they come after the posts."""
+    started = time.time()
+    published = {i for i in ids if system.tracker.posts[i].published_at is not None}
+    while (got := sum(1 for i in published if system.tracker.posts[i].first_metrics_at)) < len(published):
+        if time.time() >= until:
+            break
+        progress(got, len(published), started, "first metrics")
+        await asyncio.sleep(1)
     print(flush=True)
 
 
@@ -131,6 +145,9 @@ async def main() -> None:
             results[name] = summary
             scenarios[name] = ids
             print(json.dumps({name: summary}, indent=1), flush=True)
+        await wait_metrics(system, set().union(*scenarios.values()), until=time.time() + 240)
+        results["first_metrics"] = {name: system.tracker.metrics_summary(ids) for name, ids in scenarios.items()}
+        print(json.dumps({"first_metrics": results["first_metrics"]}, indent=1), flush=True)
         stats = await system.emulator.client.stats(key_pattern=r"post (\w+-\d+) of run")
         results["emulator"] = {"posts": stats.posts, "duplicates": stats.duplicates, "requests": stats.requests}
         results["restarts"] = dict(system.restarts)

@@ -86,6 +86,7 @@ class PostTrack:
     outcome: str | None = None
     error_code: str | None = None
     platform: str | None = None
+    first_metrics_at: float | None = None
     events: Counter[str] = field(default_factory=Counter)
 
 
@@ -100,6 +101,7 @@ class Tracker:
             *(topics.posts_due(p) for p in Platform),
             *_FINAL_TOPICS,
             topics.POSTS_RETRY_SCHEDULED,
+            topics.METRICS_SYNCED,
         ]
         self._prefix = settings.topic_prefix
         self._consumer = AIOKafkaConsumer(
@@ -108,6 +110,8 @@ class Tracker:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             max_partition_fetch_bytes=4 * 2**20,
+            fetch_min_bytes=settings.fetch_min_bytes,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -142,8 +146,12 @@ class Tracker:
         if post is None:
             self.unexpected[topic] += 1
             return
-        post.events[topic] += 1
         occurred = datetime.fromisoformat(data["occurred_at"]).timestamp()
+        if topic == topics.METRICS_SYNCED:
+            if post.first_metrics_at is None:
+                post.first_metrics_at = occurred
+            return
+        post.events[topic] += 1
         if topic.startswith("posts.due."):
             if post.due_emitted is None:
                 post.due_emitted = occurred
@@ -189,6 +197,17 @@ class Tracker:
             },
             "due_emitted_early": early,
             "outcome_events_repeated": dict(repeated),
+        }
+
+    def metrics_summary(self, ids: set[str]) -> dict[str, Any]:
+        """When the first insights arrived: the first pull is due 60 s after publishing."""
+        posts = [self.posts[i] for i in ids if self.posts[i].published_at is not None]
+        return {
+            "published": len(posts),
+            "with_metrics": sum(1 for p in posts if p.first_metrics_at is not None),
+            "after_publish_s": percentiles(
+                [p.first_metrics_at - p.published_at for p in posts if p.first_metrics_at and p.published_at]
+            ),
         }
 
 
@@ -238,6 +257,12 @@ class Sampler:
                     "rss_max_mib": round(max(r for _, r in window)),
                 }
         return out
+
+
+# Every process shares two cores here. Publishing on time is what a late CPU slice costs most;
+# the approval board and the insight pulls may lag by seconds and catch up, so when the machine
+# is full they yield (what CPU requests and priorities do for an orchestrator's pods).
+BACKGROUND_NICE = {"approval": 10, "metrics": 10}
 
 
 def stack_processes() -> dict[str, psutil.Process]:
@@ -318,7 +343,7 @@ class System:
         args = ("--platform", "all") if module == "publisher" else ()
         attempt = self.restarts[name]
         log = self.logs / f"{name}{'' if not attempt else f'.restart{attempt}'}.log"
-        return ServiceProcess(module, self.env(), log, *args)
+        return ServiceProcess(module, self.env(), log, *args, nice=BACKGROUND_NICE.get(module, 0))
 
     def service_names(self) -> list[str]:
         return ["approval", "scheduler", *(f"publisher{i}" for i in range(self.publishers)), "metrics"]
