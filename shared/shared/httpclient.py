@@ -106,9 +106,17 @@ class _Cookieless(httpx.AsyncClient):
         raise TypeError("this client keeps no cookies")
 
 
-def build_http_client(*, max_connections: int, timeout_seconds: float) -> httpx.AsyncClient:
+def build_http_client(
+    *,
+    max_connections: int,
+    timeout_seconds: float,
+    base_url: str = "",
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The client for platform APIs; `transport` replaces aiohttp's pool (tests pass a mock)."""
     return _Cookieless(
-        transport=AiohttpTransport(max_connections=max_connections),
+        base_url=base_url,
+        transport=transport or AiohttpTransport(max_connections=max_connections),
         timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
         follow_redirects=False,
     )
