@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,8 @@ from shared.logging import get_logger, register_secret
 from shared.mongo import Document, bulk_write_chunked
 
 log = get_logger(__name__)
+# Ids per `$in` read: our FerretDB serves up to 1,000 from its `_id` index (deploy/local/stack.py).
+_LOAD_CHUNK = 500
 
 COLLECTION = "credentials"
 KEYS_ENV = "SOCIALPUB_CREDENTIALS__KEYS"
@@ -182,6 +185,24 @@ class CredentialStore:
         doc = await self._collection.find_one({"_id": account_id})
         if doc is None:
             raise CredentialsNotFound(account_id)
+        return self._stored(doc)
+
+    async def load_many(self, account_ids: Collection[str]) -> dict[str, StoredCredentials]:
+        """The stored credentials of these accounts, by `_id` `$in` in chunks: one command where
+        loading each would take one per account. Accounts without credentials, or whose
+        credentials cannot be decrypted, are left out (`load` says why)."""
+        ids = list(account_ids)
+        found: dict[str, StoredCredentials] = {}
+        for start in range(0, len(ids), _LOAD_CHUNK):
+            async for doc in self._collection.find({"_id": {"$in": ids[start : start + _LOAD_CHUNK]}}):
+                try:
+                    found[doc["_id"]] = self._stored(doc)
+                except UndecryptableCredentials:
+                    log.warning("credentials cannot be decrypted", account_id=doc["_id"])
+        return found
+
+    def _stored(self, doc: Document) -> StoredCredentials:
+        account_id = doc["_id"]
         return StoredCredentials(
             account_id=account_id,
             workspace_id=doc["workspace_id"],

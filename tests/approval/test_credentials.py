@@ -126,3 +126,18 @@ async def test_expiring_counts_active_accounts_without_a_refresh_token(db: Async
     version = (await creds.load("refreshes")).version
     await creds.replace_tokens("refreshes", dying_in(0.1), expected_version=version)
     assert await creds.expiring_by_platform(horizon) == {"linkedin": 1, "instagram": 1, "x": 1}
+
+
+async def test_load_many_reads_a_batch_and_leaves_out_the_missing_and_undecryptable(
+    db: AsyncDatabase[Document],
+) -> None:
+    creds = store(db, OLD)
+    for n in range(3):
+        await creds.save(account_id=f"acc-{n}", workspace_id="ws", platform="x", tokens=tokens(f"a{n}", f"r{n}"))
+    await store(db, NEW).save(account_id="other-key", workspace_id="ws", platform="x", tokens=tokens("a", "r"))
+
+    found = await creds.load_many(["acc-0", "acc-2", "other-key", "never-connected"])
+
+    assert sorted(found) == ["acc-0", "acc-2"]
+    assert found["acc-2"].tokens.access_token.get_secret_value() == "a2"
+    assert found["acc-0"] == await creds.load("acc-0")

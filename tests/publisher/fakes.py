@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +111,10 @@ class MemoryRateStore:
     async def load(self, platform: str, account_id: str) -> RateWindow:
         return self.windows.setdefault((platform, account_id), RateWindow())
 
+    async def preload(self, platform: str, account_ids: Collection[str]) -> None:
+        for account_id in account_ids:
+            await self.load(platform, account_id)
+
     def changed(self, platform: str, account_id: str, window: RateWindow) -> None:
         self.windows[(platform, account_id)] = window
 
@@ -149,6 +153,9 @@ class MemoryVault:
         if account_id not in self.records:
             raise CredentialsNotFound(account_id)
         return self.records[account_id]
+
+    async def load_many(self, account_ids: Collection[str]) -> dict[str, StoredCredentials]:
+        return {a: self.records[a] for a in account_ids if a in self.records}
 
     async def replace_tokens(self, account_id: str, tokens: OAuthTokens, *, expected_version: int) -> int:
         current = await self.load(account_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -22,7 +22,7 @@ from publisher.platforms.base import PlatformClient, Polling
 from publisher.platforms.instagram import Instagram
 from publisher.ports import AttemptStalled
 from publisher.settings import PlatformSettings
-from shared.credentials import OAuthTokens
+from shared.credentials import OAuthTokens, StoredCredentials
 from shared.events import (
     AccountStatus,
     AccountStatusChanged,
@@ -271,6 +271,42 @@ async def test_a_cached_read_only_grant_is_read_again_before_holding(world: Worl
     world.save(Platform.X, info, scopes=["tweet.write"])  # reconnected while the grant was cached
     keyed = await credentials.session(Platform.X, "acct-1")
     assert keyed.session.access_token == info.access_token
+
+
+class CountingVault(MemoryVault):
+    def __init__(self, records: MemoryVault) -> None:
+        super().__init__()
+        self.records = records.records
+        self.loads: list[str] = []
+        self.batches: list[list[str]] = []
+
+    async def load(self, account_id: str) -> StoredCredentials:
+        self.loads.append(account_id)
+        return await super().load(account_id)
+
+    async def load_many(self, account_ids: Collection[str]) -> dict[str, StoredCredentials]:
+        self.batches.append(sorted(account_ids))
+        return await super().load_many(account_ids)
+
+
+async def test_prefetched_credentials_spare_each_post_its_own_read_until_they_age(world: World) -> None:
+    await world.connect(Platform.X, "acct-1")
+    await world.connect(Platform.X, "acct-2")
+    vault = CountingVault(world.vault)
+    credentials = Credentials(vault, world.clock, world.clients, refresh_margins={}, cache_seconds=60)
+
+    await credentials.prefetch(["acct-1", "acct-2", "never-connected"])
+    await credentials.prefetch(["acct-1", "acct-2"])  # cached: nothing to read
+    await credentials.session(Platform.X, "acct-1")
+    await credentials.session(Platform.X, "acct-2")
+    assert (vault.batches, vault.loads) == ([["acct-1", "acct-2", "never-connected"]], [])
+
+    world.clock.advance(61)
+    await credentials.prefetch(["acct-1"])
+    assert vault.batches[1:] == [["acct-1"]]
+    with pytest.raises(AccountHeld):  # the missing account is still refused by its own read
+        await credentials.session(Platform.X, "never-connected")
+    assert vault.loads == ["never-connected"]
 
 
 async def test_a_401_refreshes_once_and_stores_the_rotated_refresh_token(world: World) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -116,6 +116,15 @@ class Credentials:
 
     def forget(self, account_id: str) -> None:
         self._cache.pop(account_id, None)
+
+    async def prefetch(self, account_ids: Collection[str]) -> None:
+        """Cache the credentials of these accounts that are not cached (or no longer fresh) with one
+        read, so their posts do not each read their own. Missing ones are left to `session`."""
+        now = self._clock.now().timestamp()
+        stale = [a for a in account_ids if (c := self._cache.get(a)) is None or now - c[0] >= self._cache_seconds]
+        if stale:
+            for account_id, stored in (await self._vault.load_many(stale)).items():
+                self._cache[account_id] = (now, stored)
 
     async def _load(self, account_id: str, *, fresh: bool) -> StoredCredentials:
         now = self._clock.now().timestamp()
@@ -290,6 +299,9 @@ class RateLimits:
         self._app_limits = app_limits
         self._live_every = live_every.total_seconds()
 
+    async def preload(self, platform: Platform, account_ids: Collection[str]) -> None:
+        await self._store.preload(platform.value, account_ids)
+
     async def reserve(self, platform: Platform, client: PlatformClient, session: Session) -> Reservation | Deferred:
         account_id = session.account_id
         window = await self._store.load(platform.value, account_id)
@@ -423,6 +435,15 @@ class Publisher:
         self._renewals: set[asyncio.Task[None]] = set()
 
     # ----- the use case ----------------------------------------------------------------------
+
+    async def warm(self, platform: Platform, account_ids: Collection[str]) -> None:
+        """Read ahead what these accounts' posts are about to need (credentials, rate windows), a
+        few reads for a whole fetched batch. Best effort: each post still loads what is missing."""
+        try:
+            await self._credentials.prefetch(account_ids)
+            await self._limits.preload(platform, account_ids)
+        except Exception:
+            log.warning("reading ahead for a batch failed; each post reads its own", exc_info=True)
 
     async def publish_due(self, job: PostDue) -> None:
         """Publish one attempt of one post at most once; returns once its outcome is recorded and emitted."""

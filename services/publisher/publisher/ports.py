@@ -3,7 +3,7 @@ tests with in-memory fakes. Platform clients are ports too (`platforms.base.Plat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -94,6 +94,10 @@ class Ledger(Protocol):
 class RateStore(Protocol):
     async def load(self, platform: str, account_id: str) -> RateWindow: ...
 
+    async def preload(self, platform: str, account_ids: Collection[str]) -> None:
+        """Load these accounts' windows in as few reads as it can, ahead of their `load`."""
+        ...
+
     def changed(self, platform: str, account_id: str, window: RateWindow) -> None:
         """Mark the window for the next flush."""
         ...
@@ -109,6 +113,8 @@ class Vault(Protocol):
     """The shared credentials store (shared.credentials.CredentialStore)."""
 
     async def load(self, account_id: str) -> StoredCredentials: ...
+
+    async def load_many(self, account_ids: Collection[str]) -> dict[str, StoredCredentials]: ...
 
     async def replace_tokens(self, account_id: str, tokens: OAuthTokens, *, expected_version: int) -> int: ...
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -244,6 +244,15 @@ def _field(account_id: str) -> str:
     return account_id.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
 
 
+def _window_from(bucket: Document | None, account_id: str) -> RateWindow:
+    saved: dict[str, Any] = ((bucket or {}).get("a") or {}).get(_field(account_id)) or {}
+    return RateWindow(
+        stamps=[float(s) for s in saved.get("stamps", [])],
+        blocked_until=float(saved.get("blocked_until", 0.0)),
+        live_checked_at=float(saved.get("live_checked_at", 0.0)),
+    )
+
+
 class MongoRateStore:
     """Rate windows in memory for the accounts this instance owns, persisted every flush."""
 
@@ -268,13 +277,7 @@ class MongoRateStore:
         self._loading[key] = future
         try:
             doc = await self._collection.find_one({"_id": self._bucket(platform, account_id)})
-            saved: dict[str, Any] = ((doc or {}).get("a") or {}).get(_field(account_id)) or {}
-            window = RateWindow(
-                stamps=[float(s) for s in saved.get("stamps", [])],
-                blocked_until=float(saved.get("blocked_until", 0.0)),
-                live_checked_at=float(saved.get("live_checked_at", 0.0)),
-            )
-            self._windows[key] = window
+            window = self._windows.setdefault(key, _window_from(doc, account_id))
             future.set_result(window)
             return window
         except Exception as exc:
@@ -283,6 +286,19 @@ class MongoRateStore:
             raise
         finally:
             del self._loading[key]
+
+    async def preload(self, platform: str, account_ids: Collection[str]) -> None:
+        """One `$in` read of the buckets of the accounts not in memory yet (at most 64 per platform)."""
+        missing = [a for a in account_ids if (platform, a) not in self._windows and (platform, a) not in self._loading]
+        if not missing:
+            return
+        buckets = sorted({self._bucket(platform, a) for a in missing})
+        docs = {d["_id"]: d async for d in self._collection.find({"_id": {"$in": buckets}})}
+        for account_id in missing:
+            if (platform, account_id) in self._windows:
+                continue  # loaded, or changed, while we read
+            doc = docs.get(self._bucket(platform, account_id))
+            self._windows[(platform, account_id)] = _window_from(doc, account_id)
 
     def changed(self, platform: str, account_id: str, window: RateWindow) -> None:
         self._windows[(platform, account_id)] = window

@@ -9,6 +9,9 @@ is done: one account waiting minutes for video processing would stall every othe
 - Offsets are committed per partition up to the oldest record not finished yet, so a crash
   redelivers exactly the unfinished posts (whose ledger claims make the redelivery safe).
 - Fetching pauses while `max_pending` records are unfinished.
+- Before a fetched batch is queued, its accounts' credentials (unless freshly cached) and rate
+  windows (unless in memory) are read in a few `$in` reads (`Publisher.warm`): one read per post
+  was most of the publisher's database reads.
 - On a rebalance the revoked partitions' running posts finish (or are abandoned after a grace
   period, to be redelivered), their offsets are committed and their rate windows written.
 
@@ -153,9 +156,13 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             try:
                 self._throttle(consumer)
                 batch = await consumer.getmany(timeout_ms=200, max_records=self._options.fetch_max_records)
-                for tp, records in batch.items():
-                    for record in records:
-                        await self._accept(tp, record)
+                jobs = [(tp, record, await self._decode(record)) for tp, records in batch.items() for record in records]
+                # Before any of them starts: one read ahead for the batch's accounts, not one per post.
+                accounts = {job.account_id for _, _, job in jobs if job is not None}
+                if accounts:
+                    await self._publisher.warm(self.platform, accounts)
+                for tp, record, job in jobs:
+                    self._accept(tp, record.offset, job)
                 if loop.time() - last_commit >= self._options.commit_interval:
                     await self._commit()
                     last_commit = loop.time()
@@ -177,24 +184,34 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         elif consumer.paused():
             consumer.resume(*assigned)
 
-    async def _accept(self, tp: TopicPartition, record: ConsumerRecord[Any, Any]) -> None:
-        state = self._partitions.setdefault(tp, _Partition())
-        state.next_offset = record.offset + 1
+    async def _decode(self, record: ConsumerRecord[Any, Any]) -> PostDue | None:
+        """The record's post, or None for a record that is not one of ours (dead-lettered if malformed)."""
         try:
             job = decode(record.value or b"", [PostDue])
         except UnknownEventType:
-            return
+            return None
         except MalformedEvent as exc:
             # The bus owns the dead-letter format and counts it (socialpub_dead_letters_total).
             await self._bus.dead_letter(record, reason=str(exc), group_id=self.group_id)
-            return
+            return None
         assert isinstance(job, PostDue)
         if job.platform is not self.platform:
             log.warning("post for another platform on this topic; skipped", post_id=job.post_id)
+            return None
+        return job
+
+    def _accept(self, tp: TopicPartition, offset: int, job: PostDue | None) -> None:
+        """Queue the post on its account. Synchronous, so no commit can see the partition's position
+        moved past a record that is not outstanding yet (which would skip it)."""
+        if tp in self._revoked:
+            return  # revoked while the batch was read ahead: the new owner gets it
+        state = self._partitions.setdefault(tp, _Partition())
+        state.next_offset = offset + 1
+        if job is None:
             return
-        state.outstanding.add(record.offset)
+        state.outstanding.add(offset)
         self._accounts_of.setdefault(tp, set()).add(job.account_id)
-        self._queues.setdefault(job.account_id, deque()).append(_Item(tp, record.offset, job))
+        self._queues.setdefault(job.account_id, deque()).append(_Item(tp, offset, job))
         if job.account_id not in self._workers:
             self._workers[job.account_id] = asyncio.create_task(self._work(job.account_id))
 
