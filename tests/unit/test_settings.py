@@ -54,7 +54,7 @@ def test_every_bus_subscriber_fetches_with_the_configured_batching(monkeypatch: 
     bus.subscribe("posts.failed.v1", group_id="own", events=[PostPublished], handler=handler, fetch_max_wait_ms=5)
 
     # The arguments each subscriber's aiokafka consumer is built with.
-    built = [s._connection_args for s in bus.broker.subscribers]  # FastStream keeps them here
+    built = [s._connection_args for s in bus.broker.subscribers]  # type: ignore[attr-defined]  # FastStream keeps them here
     assert sorted((c["fetch_min_bytes"], c["fetch_max_wait_ms"]) for c in built) == [
         (4096, 5),
         (4096, 250),
