@@ -39,7 +39,7 @@ from shared.mongo import build_client
 from shared.settings import KafkaSettings, MongoSettings
 from tests.publisher.harness import Emulator
 from tests.support import ServiceProcess, free_port
-from tools.emulator.endpoints import metrics_platforms
+from tools.emulator.endpoints import INSIGHT_PLATFORMS, metrics_platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results"
@@ -86,6 +86,7 @@ class PostTrack:
     outcome: str | None = None
     error_code: str | None = None
     platform: str | None = None
+    scheduled_at: float | None = None
     first_metrics_at: float | None = None
     events: Counter[str] = field(default_factory=Counter)
 
@@ -152,6 +153,8 @@ class Tracker:
                 post.first_metrics_at = occurred
             return
         post.events[topic] += 1
+        if topic == topics.POSTS_SCHEDULED and post.scheduled_at is None:
+            post.scheduled_at = occurred
         if topic.startswith("posts.due."):
             if post.due_emitted is None:
                 post.due_emitted = occurred
@@ -201,9 +204,9 @@ class Tracker:
 
     def metrics_summary(self, ids: set[str]) -> dict[str, Any]:
         """When the first insights arrived: the first pull is due 60 s after publishing."""
-        posts = [self.posts[i] for i in ids if self.posts[i].published_at is not None]
+        posts = [p for i in ids if (p := self.posts[i]).published_at is not None and p.platform in INSIGHT_PLATFORMS]
         return {
-            "published": len(posts),
+            "published_with_insights": len(posts),  # Telegram has none
             "with_metrics": sum(1 for p in posts if p.first_metrics_at is not None),
             "after_publish_s": percentiles(
                 [p.first_metrics_at - p.published_at for p in posts if p.first_metrics_at and p.published_at]

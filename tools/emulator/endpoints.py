@@ -6,7 +6,7 @@ import json
 
 # The emulator's paths for the OAuth token endpoints that are not under a platform's base URL.
 _TOKEN_PATHS = {"youtube": "/youtube/token", "linkedin": "/linkedin/oauth/v2/accessToken"}
-_INSIGHT_PLATFORMS = ("instagram", "facebook", "threads", "x", "tiktok", "youtube", "linkedin", "pinterest")
+INSIGHT_PLATFORMS = ("instagram", "facebook", "threads", "x", "tiktok", "youtube", "linkedin", "pinterest")
 
 
 def metrics_platforms(emulator_url: str) -> str:
@@ -14,6 +14,6 @@ def metrics_platforms(emulator_url: str) -> str:
     platforms = {
         p: {"base_url": f"{emulator_url}/{p}"}
         | ({"token_url": emulator_url + _TOKEN_PATHS[p]} if p in _TOKEN_PATHS else {})
-        for p in _INSIGHT_PLATFORMS
+        for p in INSIGHT_PLATFORMS
     }
     return json.dumps(platforms)
