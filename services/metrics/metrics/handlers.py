@@ -11,8 +11,9 @@ and a pull that fell due during downtime runs once, as a catch-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -175,6 +176,20 @@ class PlatformCalls:
         self._policy = policy
         # Accounts a platform throttled, until when: their other calls wait without calling.
         self._throttled: dict[tuple[Platform, str], datetime] = {}
+        self._read_ahead: dict[str, StoredCredentials] = {}
+
+    @contextlib.asynccontextmanager
+    async def reading_ahead(self, account_ids: Collection[str]) -> AsyncIterator[None]:
+        """Calls inside use credentials read for all these accounts at once (one read, not one per
+        call), and read their own again afterwards, so nothing is reused past one round of pulls."""
+        try:
+            self._read_ahead = await self._credentials.load_many(account_ids)
+        except Exception:
+            log.warning("reading credentials ahead failed; each call reads its own", exc_info=True)
+        try:
+            yield
+        finally:
+            self._read_ahead = {}
 
     async def call(  # noqa: PLR0911 - one return per outcome
         self,
@@ -189,7 +204,7 @@ class PlatformCalls:
             note = f"the account's insight calls are throttled until {throttled_until.isoformat()}"
             return CallFailed(PullStatus.RATE_LIMITED, retry_at=throttled_until, note=note)
         try:
-            creds = await self._credentials.load(account_id)
+            creds = self._read_ahead.get(account_id) or await self._credentials.load(account_id)
         except CredentialsNotFound:
             return CallFailed(PullStatus.NO_CREDENTIALS, note="no credentials are stored for this account")
         except UndecryptableCredentials:
@@ -322,7 +337,8 @@ class MetricsService:
                 due = self.timetable.pop_due(now, self._config.dispatch_chunk)
             if not due:
                 return ran
-            answers = await asyncio.gather(*(self._call(batch, now) for batch in self._batches(due)))
+            async with self._calls.reading_ahead({post.account_id for post in due}):
+                answers = await asyncio.gather(*(self._call(batch, now) for batch in self._batches(due)))
             await self._finish([answer for batch in answers for answer in batch], now)
             ran += len(due)
 
