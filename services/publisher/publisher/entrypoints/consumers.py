@@ -163,6 +163,9 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     await self._publisher.warm(self.platform, accounts)
                 for tp, record, job in jobs:
                     self._accept(tp, record.offset, job)
+                lost = {(self.platform.value, job.account_id) for tp, _, job in jobs if job and tp in self._revoked}
+                if lost:  # revoked while reading ahead: those windows are the new owner's now
+                    await self._rates.forget(lost)
                 if loop.time() - last_commit >= self._options.commit_interval:
                     await self._commit()
                     last_commit = loop.time()
