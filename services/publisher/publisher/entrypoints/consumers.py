@@ -223,14 +223,12 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         """Publish one account's posts in order; at most `max_in_flight` accounts at once."""
         queue = self._queues[account_id]
         try:
-            while queue:
+            while queue and not self._stopping:
                 # One post per turn: the slot goes back after each post, so accounts waiting for
                 # one take turns, oldest waiter first. Kept for a whole queue, an account with a
                 # backlog published it all while every other account waited (the load benchmark's
                 # "lanes": posts of one turn were due up to a backlog apart).
                 async with self._slots:
-                    if self._stopping:
-                        break  # checked with the slot held: a worker that waited for it starts nothing
                     self._metrics.in_flight.labels(self.platform.value).inc()
                     try:
                         item = queue[0]
