@@ -5,8 +5,7 @@ aiokafka loop rather than a batch subscriber, because a batch commits only when 
 is done: one account waiting minutes for video processing would stall every other account.
 
 - Each account has a FIFO queue and at most one worker, so one account's posts go out in order;
-  workers run concurrently up to `max_in_flight` accounts, so a slow account holds one slot only,
-  and a worker gives its slot back after each post, so accounts with a backlog take turns.
+  workers run concurrently up to `max_in_flight` accounts, so a slow account holds one slot only.
 - Offsets are committed per partition up to the oldest record not finished yet, so a crash
   redelivers exactly the unfinished posts (whose ledger claims make the redelivery safe).
 - Fetching pauses while `max_pending` records are unfinished.
@@ -223,24 +222,21 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         """Publish one account's posts in order; at most `max_in_flight` accounts at once."""
         queue = self._queues[account_id]
         try:
-            while queue and not self._stopping:
-                # One post per turn: the slot goes back after each post, so accounts waiting for
-                # one take turns, oldest waiter first. Kept for a whole queue, an account with a
-                # backlog published it all while every other account waited (the load benchmark's
-                # "lanes": posts of one turn were due up to a backlog apart).
-                async with self._slots:
-                    self._metrics.in_flight.labels(self.platform.value).inc()
-                    try:
+            async with self._slots:
+                self._metrics.in_flight.labels(self.platform.value).inc()
+                try:
+                    while queue and not self._stopping:
                         item = queue[0]
                         if item.tp in self._revoked:
                             queue.popleft()  # another instance owns it now; it will be redelivered there
                             continue
-                        if not await self._publish(item):
+                        finished = await self._publish(item)
+                        if not finished:
                             continue  # stopping, or the partition was revoked: the loop ends or drops it
                         queue.popleft()
                         self._done(item)
-                    finally:
-                        self._metrics.in_flight.labels(self.platform.value).dec()
+                finally:
+                    self._metrics.in_flight.labels(self.platform.value).dec()
         finally:
             del self._workers[account_id]
             if queue and not self._stopping:  # arrived after the loop ended
