@@ -191,6 +191,21 @@ async def test_cancel_before_due_and_refusal_after_handover(
     assert rejected.post_state == "dispatched"  # type: ignore[attr-defined]
 
 
+async def test_a_command_fetched_with_its_post_applies_after_the_creation(
+    scheduler: Scheduler, clock: FakeClock, sink: FakeSink
+) -> None:
+    # One batch spans several topics in no causal order: here the cancel comes before the post.
+    (post,) = [e for _, e, _ in expand(approved(Schedule(at_utc=clock.now() + timedelta(minutes=5)), X))]
+    assert isinstance(post, PostScheduled)
+    cancel = PostCancelRequested(**ENVELOPE, post_id=post.post_id)
+    await scheduler.handle(deliver(cancel, post))
+    (cancelled,) = sink.of(PostCancelled)
+    assert cancelled.post_id == post.post_id  # type: ignore[attr-defined]
+    assert sink.of(PostCommandRejected) == []
+    clock.advance(minutes=5)
+    assert await scheduler.dispatch_due() == 0
+
+
 async def test_a_redelivered_cancel_repeats_its_outcome(scheduler: Scheduler, clock: FakeClock, sink: FakeSink) -> None:
     (post,) = await schedule(scheduler, sink, approved(Schedule(at_utc=clock.now() + timedelta(minutes=5)), X))
     cancel = PostCancelRequested(**ENVELOPE, post_id=post.post_id)

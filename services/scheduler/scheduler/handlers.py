@@ -169,7 +169,7 @@ class Scheduler:
                 d.event.post_id for d in deliveries if isinstance(d.event, _COMMANDS) and d.event.post_id not in batch
             }
             batch.finished = await self._store.get(commanded) if commanded else {}
-            for delivery in deliveries:
+            for delivery in _creations_first(deliveries):
                 if delivery.partition not in self.timetable.partitions:
                     log.warning("event for a partition this replica no longer owns", post_id=delivery.event)
                     continue
@@ -342,6 +342,16 @@ class Scheduler:
 
 
 _COMMANDS = (PostCancelRequested, PostRescheduleRequested, PostRetryRequested)
+
+
+def _creations_first(deliveries: Sequence[Delivery[Event]]) -> list[Delivery[Event]]:
+    """The batch with its PostScheduled events first, the rest in their order.
+
+    A batch interleaves several topics in no particular order, and a post's creation and a
+    person's command on it (a cancel right after scheduling) can arrive in the same fetch: applied
+    in fetch order, the command found no post and was refused. Nothing in a batch can come before
+    the creation of the post it is about, so creations go first."""
+    return sorted(deliveries, key=lambda d: not isinstance(d.event, PostScheduled))
 
 
 class _Batch:
