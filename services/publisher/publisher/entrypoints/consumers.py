@@ -5,7 +5,8 @@ aiokafka loop rather than a batch subscriber, because a batch commits only when 
 is done: one account waiting minutes for video processing would stall every other account.
 
 - Each account has a FIFO queue and at most one worker, so one account's posts go out in order;
-  workers run concurrently up to `max_in_flight` accounts, so a slow account holds one slot only.
+  workers run concurrently up to `max_in_flight` accounts, so a slow account holds one slot only,
+  and a worker gives its slot back after each post, so accounts with a backlog take turns.
 - Offsets are committed per partition up to the oldest record not finished yet, so a crash
   redelivers exactly the unfinished posts (whose ledger claims make the redelivery safe).
 - Fetching pauses while `max_pending` records are unfinished.
@@ -67,7 +68,7 @@ class _Partition:
         return min(self.outstanding) if self.outstanding else self.next_offset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: each record is queued once
 class _Item:
     tp: TopicPartition
     offset: int
@@ -101,6 +102,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._queues: dict[str, deque[_Item]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._running: set[_Item] = set()  # being published now
         self._accounts_of: dict[TopicPartition, set[str]] = {}
         self._revoked: set[TopicPartition] = set()
         self._task: asyncio.Task[None] | None = None
@@ -222,21 +224,31 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         """Publish one account's posts in order; at most `max_in_flight` accounts at once."""
         queue = self._queues[account_id]
         try:
-            async with self._slots:
-                self._metrics.in_flight.labels(self.platform.value).inc()
-                try:
-                    while queue and not self._stopping:
+            while queue:
+                # One post per turn: the slot goes back after each post, so accounts waiting for
+                # one take turns, oldest waiter first. Kept for a whole queue, an account with a
+                # backlog published it all while every other account waited (the load benchmark's
+                # "lanes": posts of one turn were due up to a backlog apart).
+                async with self._slots:
+                    if self._stopping:
+                        break  # checked with the slot held: a worker that waited for it starts nothing
+                    self._metrics.in_flight.labels(self.platform.value).inc()
+                    try:
                         item = queue[0]
                         if item.tp in self._revoked:
                             queue.popleft()  # another instance owns it now; it will be redelivered there
                             continue
-                        finished = await self._publish(item)
+                        self._running.add(item)
+                        try:
+                            finished = await self._publish(item)
+                        finally:
+                            self._running.discard(item)
                         if not finished:
                             continue  # stopping, or the partition was revoked: the loop ends or drops it
                         queue.popleft()
                         self._done(item)
-                finally:
-                    self._metrics.in_flight.labels(self.platform.value).dec()
+                    finally:
+                        self._metrics.in_flight.labels(self.platform.value).dec()
         finally:
             del self._workers[account_id]
             if queue and not self._stopping:  # arrived after the loop ended
@@ -311,7 +323,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("partitions revoked", platform=self.platform.value, partitions=sorted(tp.partition for tp in revoked))
 
     def _running_in(self, tp: TopicPartition) -> bool:
-        return any(queue and queue[0].tp == tp and account in self._workers for account, queue in self._queues.items())
+        return any(item.tp == tp for item in self._running)  # not the workers still waiting for a slot
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._revoked -= assigned
