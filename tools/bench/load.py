@@ -145,6 +145,9 @@ async def main() -> None:
     parser.add_argument("--steady-seconds", type=int, default=300)
     parser.add_argument("--burst-posts", type=int, default=50_000)
     parser.add_argument("--publishers", type=int, default=1, help="publisher processes, each hosting all platforms")
+    parser.add_argument(
+        "--only", action="append", choices=["steady", "burst"], help="run only this scenario (repeatable)"
+    )
     args = parser.parse_args()
     system = System("load", publishers=args.publishers)
     print(f"starting the system ({args.accounts} accounts on every platform); logs in {system.logs}", flush=True)
@@ -160,7 +163,7 @@ async def main() -> None:
     }
     scenarios: dict[str, set[str]] = {}
     try:
-        for name in ("steady", "burst"):
+        for name in args.only or ("steady", "burst"):
             began = time.time()
             if name == "steady":
                 summary, ids = await steady(system, args.steady_rate, args.steady_seconds)
