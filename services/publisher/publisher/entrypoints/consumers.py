@@ -232,29 +232,32 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 async with self._slots:
                     if self._stopping:
                         break  # checked with the slot held: a worker that waited for it starts nothing
-                    self._metrics.in_flight.labels(self.platform.value).inc()
-                    try:
-                        item = queue[0]
-                        if item.tp in self._revoked:
-                            queue.popleft()  # another instance owns it now; it will be redelivered there
-                            continue
-                        self._running.add(item)
-                        try:
-                            finished = await self._publish(item)
-                        finally:
-                            self._running.discard(item)
-                        if not finished:
-                            continue  # stopping, or the partition was revoked: the loop ends or drops it
-                        queue.popleft()
-                        self._done(item)
-                    finally:
-                        self._metrics.in_flight.labels(self.platform.value).dec()
+                    await self._turn(queue)
         finally:
             del self._workers[account_id]
             if queue and not self._stopping:  # arrived after the loop ended
                 self._workers[account_id] = asyncio.create_task(self._work(account_id))
             else:
                 self._queues.pop(account_id, None)
+
+    async def _turn(self, queue: deque[_Item]) -> None:
+        """The head of an account's queue, with a slot held: published and dropped, or dropped
+        for the partition's new owner, or left in place when we stop or lose the partition."""
+        item = queue[0]
+        if item.tp in self._revoked:
+            queue.popleft()  # another instance owns it now; it will be redelivered there
+            return
+        in_flight = self._metrics.in_flight.labels(self.platform.value)
+        in_flight.inc()
+        self._running.add(item)
+        try:
+            finished = await self._publish(item)
+        finally:
+            self._running.discard(item)
+            in_flight.dec()
+        if finished:
+            queue.popleft()
+            self._done(item)
 
     async def _publish(self, item: _Item) -> bool:
         """Until it is done (True): a store or broker outage is waited out, never turned into a lost
