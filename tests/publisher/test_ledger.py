@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from publisher.adapters.mongo import MongoLedger
 from publisher.domain import Verdict
-from publisher.ports import ClaimState, RecordedOutcome
+from publisher.ports import ClaimState, LeaseLost, RecordedOutcome
 from shared.mongo import Document
 
 pytestmark = pytest.mark.integration
@@ -36,5 +37,33 @@ async def test_a_retry_sees_the_ids_of_the_attempt_before_unless_it_failed_for_g
         assert await ledger.earlier_checkpoint("unconfirmed", 2) == {"publish_id": "pub-unconfirmed"}
         assert await ledger.earlier_checkpoint("retried", 1) == {}
         assert await ledger.earlier_checkpoint("never-tried", 2) == {}
+    finally:
+        await ledger.close()
+
+
+async def test_checkpoints_written_together_tell_each_writer_whether_it_still_holds_its_lease(
+    db: AsyncDatabase[Document],
+) -> None:
+    ledger = MongoLedger(db)
+    now = datetime.now(UTC)
+    posts = [f"cp-{i}" for i in range(40)]
+    try:
+        for post_id in posts:
+            await ledger.claim(post_id, 1, account_id="a", owner="me", lease_until=now + timedelta(minutes=1), now=now)
+        # Concurrent saves go out in one bulk write; the one whose owner is wrong must be told.
+        results = await asyncio.gather(
+            *(
+                ledger.save_checkpoint(p, 1, owner="someone-else" if p == "cp-7" else "me", ids={"step": p})
+                for p in posts
+            ),
+            return_exceptions=True,
+        )
+        assert [p for p, r in zip(posts, results, strict=True) if isinstance(r, LeaseLost)] == ["cp-7"]
+        assert all(r is None for p, r in zip(posts, results, strict=True) if p != "cp-7")
+        saved = {
+            d["_id"]: d["checkpoint"] async for d in db["attempts"].find({"_id": {"$in": [f"{p}#1" for p in posts]}})
+        }
+        assert saved["cp-7#1"] == {}
+        assert saved["cp-3#1"] == {"step": "cp-3"}
     finally:
         await ledger.close()
