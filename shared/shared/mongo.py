@@ -17,9 +17,10 @@ _WriteOp = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] |
 
 DUPLICATE_KEY = 11000  # the server's error code for an insert whose `_id` (or unique key) exists
 
-# FerretDB v1.24 (the local stand-in) holds one SQLite connection per write statement of a
-# command until the command ends, from a pool of 100: a bulk write of 100 statements deadlocks
-# the server. Real MongoDB takes 100,000; chunks of 50 work on both.
+# Unpatched FerretDB v1.24 holds one SQLite connection per update statement of a command until
+# the command ends, from a pool of 100: a bulk write of 100 statements deadlocks the server. The
+# local stack's build no longer does (write_updates_after_reading in deploy/local/stack.py), but
+# chunks of 50 keep every bulk write safe on an unpatched FerretDB too; real MongoDB takes 100,000.
 BULK_CHUNK = 50
 
 

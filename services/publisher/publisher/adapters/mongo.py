@@ -34,7 +34,7 @@ from publisher.domain import RateWindow, Verdict
 from publisher.ports import Claim, ClaimState, History, LeaseLost, Outgoing, RecordedOutcome
 from shared.events import ALL_EVENTS, decode, encode
 from shared.logging import get_logger
-from shared.mongo import DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
+from shared.mongo import BULK_CHUNK, DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
 from shared.tasks import stop_tasks
 
 log = get_logger(__name__)
@@ -161,7 +161,7 @@ class MongoLedger:
         self._claims = CoalescingInserter(self._attempts)
         self._outcome_writes = CoalescingInserter(self._outcomes)
         self._published_writes = CoalescingInserter(self._published)
-        self._checkpoints = CoalescingUpdater(self._attempts)
+        self._checkpoints = CoalescingUpdater(self._attempts, max_batch=BULK_CHUNK)
 
     async def close(self) -> None:
         for writer in (self._claims, self._outcome_writes, self._published_writes, self._checkpoints):
