@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.settings import MongoSettings
 
@@ -58,6 +59,25 @@ async def bulk_write_chunked(
     """Run `operations` as bulk writes of at most BULK_CHUNK statements each."""
     for start in range(0, len(operations), BULK_CHUNK):
         await collection.bulk_write(list(operations[start : start + BULK_CHUNK]), ordered=ordered)
+
+
+async def insert_new(
+    collection: AsyncCollection[Document], docs: Sequence[Document], *, chunk: int = BULK_CHUNK
+) -> list[int]:
+    """Insert the documents whose `_id` is not there yet; the indexes (in `docs`) of those that were.
+
+    Where a write only has to happen once, this costs the local FerretDB an eighth of an upsert
+    with `$setOnInsert`, which reads each document before writing it."""
+    existing: list[int] = []
+    for start in range(0, len(docs), chunk):
+        try:
+            await collection.insert_many(list(docs[start : start + chunk]), ordered=False)
+        except BulkWriteError as exc:
+            errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            existing += [start + int(e["index"]) for e in errors]
+    return existing
 
 
 async def ping(client: AsyncMongoClient[Document]) -> bool:

@@ -22,7 +22,7 @@ from approval.domain import Account, ApiKey, Asset, AssetState, AttemptEntry, Po
 from approval.ports import AssetQuery, Outgoing, Page, PostQuery, SlotQuery
 from approval.slots import Slot
 from shared.events import ALL_EVENTS, AccountStatus, Platform, decode, encode
-from shared.mongo import BULK_CHUNK, DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
+from shared.mongo import BULK_CHUNK, DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked, insert_new
 
 WORKSPACES = "workspaces"
 API_KEYS = "api_keys"
@@ -226,9 +226,8 @@ class MongoPosts:
         return PostView.model_validate(_from_doc(doc, "post_id"))
 
     async def add_pending(self, posts: Sequence[PostView]) -> None:
-        await bulk_write_chunked(
-            self._c, [UpdateOne({"_id": p.post_id}, {"$setOnInsert": self._doc(p)}, upsert=True) for p in posts]
-        )
+        # A post whose events came first is on the board already and stays as they left it.
+        await insert_new(self._c, [_to_doc(p.post_id, self._doc(p)) for p in posts])
 
     async def get(self, workspace_id: str, post_id: str) -> PostView | None:
         post = await self.get_any(post_id)
@@ -320,15 +319,14 @@ class MongoAttempts:
         return {"_id": {"$gte": f"{post_id}#", "$lt": f"{post_id}$"}}  # '$' sorts right after '#'
 
     async def add_many(self, entries: Sequence[AttemptEntry]) -> None:
-        await bulk_write_chunked(self._c, [self._upsert(entry) for entry in entries])
+        await insert_new(self._c, [self._doc(entry) for entry in entries])  # a redelivered one is there
 
     @staticmethod
-    def _upsert(entry: AttemptEntry) -> UpdateOne:
+    def _doc(entry: AttemptEntry) -> Document:
         doc = entry.model_dump(exclude={"platform_error"})
         if entry.platform_error is not None:
             doc["platform_error_json"] = json.dumps(entry.platform_error)
-        key = f"{entry.post_id}#{entry.attempt:05d}#{entry.event_id}"
-        return UpdateOne({"_id": key}, {"$setOnInsert": doc}, upsert=True)
+        return _to_doc(f"{entry.post_id}#{entry.attempt:05d}#{entry.event_id}", doc)
 
     async def of_post(self, post_id: str) -> list[AttemptEntry]:
         entries = []

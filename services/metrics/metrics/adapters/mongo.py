@@ -28,12 +28,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from metrics.domain import Plan, PullReason, PullStatus
 from metrics.ports import (
@@ -47,7 +46,7 @@ from metrics.ports import (
     TrackedPost,
 )
 from shared.events import Platform
-from shared.mongo import DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
+from shared.mongo import Document, IndexSpec, bulk_write_chunked, insert_new
 
 POSTS = "posts"
 SNAPSHOTS = "snapshots"
@@ -55,7 +54,6 @@ ROLLUP_ENTRIES = "rollup_entries"
 ASSETS = "assets"
 ACCOUNTS = "accounts"
 ACCOUNT_SNAPSHOTS = "account_snapshots"
-_INSERT_CHUNK = 50
 
 # For real MongoDB, where these make the few non-_id queries cheap; FerretDB ignores them.
 INDEXES = [
@@ -174,8 +172,8 @@ class MongoMetricsStore:
         # Read indexes first: a crash before the insert is repaired by the redelivery, and
         # writing them again never clobbers values collected since.
         await self._index(posts)
-        await _insert_new_chunked(self._rollups, [_rollup_entry(p) for p in posts])
-        return {posts[i].post_id for i in await _insert_new_chunked(self._posts, [_to_doc(p, now) for p in posts])}
+        await insert_new(self._rollups, [_rollup_entry(p) for p in posts])
+        return {posts[i].post_id for i in await insert_new(self._posts, [_to_doc(p, now) for p in posts])}
 
     async def _index(self, posts: Sequence[TrackedPost]) -> None:
         by_asset: dict[str, Document] = {}
@@ -211,7 +209,7 @@ class MongoMetricsStore:
         # the two writes) takes that number first, and then the counted path below numbers it.
         stored: dict[str, int] = {}
         with_values = [record for record, _ in pulls if record.metrics is not None]
-        taken = await _insert_new_chunked(
+        taken = await insert_new(
             self._snapshots, [_snapshot_doc(r, f"{r.post.post_id}:{r.post.snapshots + 1:08d}") for r in with_values]
         )
         raced = [with_values[i] for i in taken]
@@ -351,26 +349,6 @@ async def _history(
         if snap is not None:
             found.append(_snapshot_from(seq, snap))
     return found
-
-
-async def _insert_new_chunked(collection: AsyncCollection[Document], docs: list[Document]) -> list[int]:
-    """`_insert_new` in chunks a bulk write on the local FerretDB can take."""
-    existing: list[int] = []
-    for start in range(0, len(docs), _INSERT_CHUNK):
-        existing += [start + i for i in await _insert_new(collection, docs[start : start + _INSERT_CHUNK])]
-    return existing
-
-
-async def _insert_new(collection: AsyncCollection[Document], docs: list[Document]) -> list[int]:
-    """Insert what is not there yet; the indexes (in `docs`) of those that were."""
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return [int(e["index"]) for e in errors]
-    return []
 
 
 def _account_from(doc: Document) -> TrackedAccount:

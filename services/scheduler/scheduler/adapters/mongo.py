@@ -13,15 +13,13 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 from uuid import uuid4
 
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from scheduler.domain import Post, State
-from shared.mongo import DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
+from shared.mongo import Document, IndexSpec, bulk_write_chunked, insert_new
 
 POSTS = "posts"
 DISPATCHES = "dispatches"
@@ -109,17 +107,8 @@ class MongoPostStore:
         return found
 
     async def add(self, posts: Sequence[Post]) -> set[str]:
-        existing: set[str] = set()
-        for start in range(0, len(posts), _INSERT_CHUNK):
-            chunk = posts[start : start + _INSERT_CHUNK]
-            try:
-                await self._posts.insert_many([_to_doc(p) for p in chunk], ordered=False)
-            except BulkWriteError as exc:
-                errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                existing |= {chunk[e["index"]].post_id for e in errors}
-        return existing
+        existing = await insert_new(self._posts, [_to_doc(p) for p in posts], chunk=_INSERT_CHUNK)
+        return {posts[i].post_id for i in existing}
 
     async def save(self, posts: Sequence[Post]) -> None:
         await bulk_write_chunked(self._posts, [ReplaceOne({"_id": p.post_id}, _to_doc(p), upsert=True) for p in posts])
