@@ -282,6 +282,27 @@ def test_aggregate_status(statuses: list[PostStatus], expected: AggregateStatus 
     assert domain.aggregate_status(statuses) == expected
 
 
+@given(
+    others=st.lists(st.sampled_from(PostStatus), max_size=3),
+    before=st.sampled_from(PostStatus),
+    after=st.sampled_from(PostStatus),
+)
+def test_a_move_the_aggregate_does_not_tell_apart_leaves_it_as_it_was(
+    others: list[PostStatus], before: PostStatus, after: PostStatus
+) -> None:
+    # The read model skips writing such moves to the asset, so they must never change its status
+    # or whether it has posts in flight.
+    if domain.aggregate_tells_apart(before, after):
+        return
+    assert domain.aggregate_status([*others, before]) == domain.aggregate_status([*others, after])
+    assert (before in domain.TERMINAL) == (after in domain.TERMINAL)
+
+
+def test_aggregate_tells_apart_a_post_that_starts_publishing() -> None:
+    assert domain.aggregate_tells_apart(PostStatus.SCHEDULED, PostStatus.QUEUED)
+    assert not domain.aggregate_tells_apart(PostStatus.PENDING, PostStatus.SCHEDULED)
+
+
 def test_a_due_scheduled_post_shows_as_publishing() -> None:
     post = fold(lifecycle()[:1])
     assert domain.effective_status(post, at(5)) is PostStatus.SCHEDULED

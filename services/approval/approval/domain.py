@@ -774,6 +774,19 @@ def aggregate_status(statuses: Sequence[PostStatus]) -> AggregateStatus | None: 
     return AggregateStatus.SCHEDULED
 
 
+# Statuses `aggregate_status` does not tell apart. A post moving within one group leaves its
+# asset's status as it was, so the asset's copy of it is not rewritten: one database update
+# less per post on the way from pending to scheduled.
+_ALIKE_FOR_AGGREGATE = (
+    frozenset({PostStatus.PENDING, PostStatus.SCHEDULED}),
+    frozenset({PostStatus.QUEUED, PostStatus.PUBLISHING, PostStatus.RETRYING}),
+)
+
+
+def aggregate_tells_apart(before: PostStatus, after: PostStatus) -> bool:
+    return before != after and not any(before in group and after in group for group in _ALIKE_FOR_AGGREGATE)
+
+
 def local_time(instant: datetime, timezone: str) -> datetime:
     return instant.astimezone(ZoneInfo(timezone))
 
@@ -873,7 +886,8 @@ class Asset(BaseModel):
     versions: list[AssetVersion] = Field(default_factory=list)
     approved_by_policies: list[str] = Field(default_factory=list, description="Autopilot policies that approved it")
     pending_reason: str | None = None  # why an autopilot policy left it for a person
-    # post_id -> status, kept up to date by the read model so the board needs no join
+    # post_id -> status, kept up to date by the read model so the board needs no join; only moves
+    # the aggregate tells apart are written (a scheduled post may still read pending here)
     post_statuses: dict[str, PostStatus] = Field(default_factory=dict)
 
     def record(self, action: str, by: str | None, at: datetime, note: str | None = None) -> None:

@@ -954,8 +954,13 @@ async def apply_post_events(ports: Ports, events: Sequence[Event]) -> None:
         ]
         # Before the board: a crash between the two writes must not leave an asset's status behind
         # for ever (a redelivered event no longer moves the board, so it would not set it again).
+        # A post not on the board yet is pending in its asset, which has listed it since approval.
         await ports.assets.set_post_statuses(
-            [(p.asset_id, p.post_id, p.status) for p, before in writes if before is None or before.status != p.status]
+            [
+                (p.asset_id, p.post_id, p.status)
+                for p, before in writes
+                if domain.aggregate_tells_apart(before.status if before else PostStatus.PENDING, p.status)
+            ]
         )
         unsure = await ports.posts.replace_many(writes)
         if not unsure:
