@@ -46,7 +46,7 @@ from metrics.ports import (
     TrackedPost,
 )
 from shared.events import Platform
-from shared.mongo import Document, IndexSpec, bulk_write_chunked, insert_new
+from shared.mongo import BULK_CHUNK, Document, IndexSpec, bulk_write_chunked, insert_new
 
 POSTS = "posts"
 SNAPSHOTS = "snapshots"
@@ -54,6 +54,8 @@ ROLLUP_ENTRIES = "rollup_entries"
 ASSETS = "assets"
 ACCOUNTS = "accounts"
 ACCOUNT_SNAPSHOTS = "account_snapshots"
+
+_Update = tuple[Document, Document]  # an update_one's filter and update
 
 # For real MongoDB, where these make the few non-_id queries cheap; FerretDB ignores them.
 INDEXES = [
@@ -215,27 +217,47 @@ class MongoMetricsStore:
         raced = [with_values[i] for i in taken]
         raced_ids = {record.post.post_id for record in raced}
         posts: list[UpdateOne] = []
+        with_latest: list[tuple[_Update, _Update]] = []
         rollups: list[UpdateOne] = []
         for record, planned in pulls:
             post_id = record.post.post_id
-            update: Document = {"$set": {**_attempt_status(record), **(_plan_fields(planned) if planned else {})}}
+            fields = {**_attempt_status(record), **(_plan_fields(planned) if planned else {})}
+            update: Document = {"$set": fields}
             if record.metrics is not None and post_id not in raced_ids:
                 stored[post_id] = record.post.snapshots + 1
                 update["$max"] = {"snapshots": stored[post_id]}  # never below a racing refresh's count
-            posts.append(UpdateOne({"_id": post_id}, update))
             if record.metrics is not None and record.status is PullStatus.OK:
                 # Only newer values replace the latest: a slow pull finishing after a faster one loses.
                 ts = record.attempted_at.timestamp()
                 newer = {"_id": post_id, "latest_ts": {"$not": {"$gte": ts}}}
-                posts.append(UpdateOne(newer, {"$set": _latest_fields(record)}))
+                with_latest.append(
+                    ((newer, {**update, "$set": {**fields, **_latest_fields(record)}}), ({"_id": post_id}, update))
+                )
                 rollups.append(UpdateOne(newer, {"$set": {"latest_ts": ts, "metrics": record.metrics}}))
+            else:
+                posts.append(UpdateOne({"_id": post_id}, update))
         await bulk_write_chunked(self._posts, posts)
+        await self._update_with_latest(with_latest)
         await bulk_write_chunked(self._rollups, rollups)
         for record in raced:
             seq = await self._append_snapshot(record, _attempt_status(record))
             if seq is not None:
                 stored[record.post.post_id] = seq
         return stored
+
+    async def _update_with_latest(self, writes: Sequence[tuple[_Update, _Update]]) -> None:
+        """Each pull's status and newer values in one update of its post, not two: FerretDB reads
+        and rewrites the whole document for each. Where newer values were stored meanwhile (the
+        filter misses), only the status part applies. A bulk answer counts matches without saying
+        which, so a chunk with a miss is replayed one by one; every update here is idempotent."""
+        for start in range(0, len(writes), BULK_CHUNK):
+            chunk = writes[start : start + BULK_CHUNK]
+            result = await self._posts.bulk_write([UpdateOne(*combined) for combined, _ in chunk], ordered=False)
+            if result.matched_count == len(chunk):
+                continue
+            for combined, status_only in chunk:
+                if (await self._posts.update_one(*combined)).matched_count == 0:
+                    await self._posts.update_one(*status_only)
 
     async def _append_snapshot(self, record: PullRecord, status: Document) -> int | None:
         """Take the post's next snapshot number atomically and store the snapshot under it."""
