@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scheduler.domain import Post, State
@@ -26,7 +26,7 @@ DISPATCHES = "dispatches"
 ACCOUNTS = "account_status"
 _INSERT_CHUNK = 1000
 _DISPATCH_ENTRIES_PER_DOC = 5000
-_COMPACT_CHUNK = 10
+_COMPACT_CHUNK = 100  # posts per update; FerretDB narrows `_id` `$in` of up to 1,000 by its index
 _DELETE_CHUNK = 100  # dispatch records per delete, found by `_id` `$in` (indexed on FerretDB too)
 _COMPACT_PAUSE_SECONDS = 0.01
 
@@ -139,19 +139,25 @@ class MongoPostStore:
         if not partitions:
             return 0
         records = [r async for r in self._dispatches.find({"partition": {"$in": list(partitions)}})]
-        updates = [
-            UpdateOne(
-                {"_id": post_id, "state": State.SCHEDULED.value, "attempt": attempt},
-                {"$set": {"state": State.DISPATCHED.value}},
-            )
-            for record in records
-            for post_id, attempt in map(_parse_entry, record["entries"])
-        ]
-        # Small paced chunks: each update command holds the server's write lock (FerretDB
-        # serializes them), and the timer's dispatch records must not queue behind thousands.
-        for start in range(0, len(updates), _COMPACT_CHUNK):
-            await self._posts.bulk_write(updates[start : start + _COMPACT_CHUNK], ordered=False)
-            await asyncio.sleep(_COMPACT_PAUSE_SECONDS)
+        by_attempt: dict[int, list[str]] = defaultdict(list)
+        for record in records:
+            for post_id, attempt in map(_parse_entry, record["entries"]):
+                by_attempt[attempt].append(post_id)
+        # One update of many posts by `_id` `$in`, not one statement per post: the local FerretDB
+        # reads them through its `_id` index in one query, at a third to a half of the cost per
+        # post. Paced chunks: each update command holds the database's write lock, and the
+        # timer's dispatch records must not queue behind thousands.
+        for attempt, post_ids in by_attempt.items():
+            for start in range(0, len(post_ids), _COMPACT_CHUNK):
+                await self._posts.update_many(
+                    {
+                        "_id": {"$in": post_ids[start : start + _COMPACT_CHUNK]},
+                        "state": State.SCHEDULED.value,
+                        "attempt": attempt,
+                    },
+                    {"$set": {"state": State.DISPATCHED.value}},
+                )
+                await asyncio.sleep(_COMPACT_PAUSE_SECONDS)
         ids = [record["_id"] for record in records]
         for start in range(0, len(ids), _DELETE_CHUNK):
             await self._dispatches.delete_many({"_id": {"$in": ids[start : start + _DELETE_CHUNK]}})
