@@ -32,6 +32,8 @@ REPO_ROOT = HERE.parents[1]
 KAFKA_VERSION = "4.1.1"
 FERRETDB_VERSION = "1.24.2"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+GO_JSON_MODULE = "github.com/goccy/go-json"  # see decode_json_faster
+GO_JSON_VERSION = "v0.10.5"
 
 HEALTH_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 20
@@ -447,6 +449,24 @@ def write_updates_after_reading(src: Path) -> None:
     )
 
 
+def decode_json_faster(src: Path, go: str, env: dict[str, str]) -> None:
+    """Make FerretDB's SQLite backend encode and decode its stored JSON with goccy/go-json.
+
+    Every document FerretDB reads (a find, and every update, which reads before it writes) is
+    decoded from JSON text by `sjson`, which used encoding/json: about a fifth of FerretDB's CPU
+    under the load benchmark. go-json is a drop-in replacement for the same calls. Measured on an
+    idle machine, FerretDB CPU per document: a bulk of 50 updates 0.36 -> 0.27 ms, a read by
+    `_id` `$in` 0.14 -> 0.08 ms, one `find_one` 0.43 -> 0.37 ms. FerretDB's own sjson tests pass
+    but for the wording of errors on malformed input.
+    """
+    sjson = src / "internal" / "handler" / "sjson"
+    for path in sorted(sjson.glob("*.go")):
+        if path.name.endswith("_test.go") or '\t"encoding/json"\n' not in read_text(path):
+            continue
+        _replace_once(path, '\t"encoding/json"\n', f'\tjson "{GO_JSON_MODULE}"\n')
+    run([go, "get", f"{GO_JSON_MODULE}@{GO_JSON_VERSION}"], cwd=src, env=env)
+
+
 def _replace_once(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if text.count(old) != 1:
@@ -460,8 +480,8 @@ class FerretDB(Component):
     @property
     def dist(self) -> Path:
         # The suffix counts our local fixes (use_id_index, narrow_id_in, skip_lifetime_tracking,
-        # serialize_writes, write_updates_after_reading), so a cache built without them is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix8"
+        # serialize_writes, write_updates_after_reading, decode_json_faster), so a cache built without them is rebuilt.
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix9"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():
@@ -492,6 +512,7 @@ class FerretDB(Component):
             skip_lifetime_tracking(src)
             serialize_writes(src)
             write_updates_after_reading(src)
+            decode_json_faster(src, go, go_env)
             run([go, "build", "-o", str(tmp_dir / "bin" / "ferretdb"), "./cmd/ferretdb"], cwd=src, env=go_env)
 
         install_atomically(self.dist, build)
