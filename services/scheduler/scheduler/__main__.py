@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 from scheduler.app import create_app
 from scheduler.settings import SchedulerSettings
 from shared.http import serve
@@ -11,9 +9,6 @@ from shared.logging import configure_logging
 
 
 def main() -> None:
-    # A replica holds every post it owns in memory; with the default thresholds the collector's
-    # full passes over those objects stalled the timer by hundreds of milliseconds.
-    gc.set_threshold(100_000, 50, 100)
     settings = SchedulerSettings()
     configure_logging(service=settings.SERVICE, level=settings.log.level, json_output=settings.log.json_output)
     serve(create_app(settings), settings.http)
