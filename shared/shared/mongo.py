@@ -61,6 +61,26 @@ async def bulk_write_chunked(
         await collection.bulk_write(list(operations[start : start + BULK_CHUNK]), ordered=ordered)
 
 
+async def update_each(
+    collection: AsyncCollection[Document], updates: Sequence[tuple[Document, Document]]
+) -> list[bool]:
+    """Run each `(filter, update)` as an `update_one`, in bulk writes of BULK_CHUNK; whether each
+    filter matched.
+
+    A bulk answer counts matches but does not say which statement matched, so a chunk with a miss
+    is replayed one update at a time. Only for idempotent updates (`$set`, `$max`): the replay
+    applies the matched ones again."""
+    matched: list[bool] = []
+    for start in range(0, len(updates), BULK_CHUNK):
+        chunk = updates[start : start + BULK_CHUNK]
+        result = await collection.bulk_write([UpdateOne(f, u) for f, u in chunk], ordered=False)
+        if result.matched_count == len(chunk):
+            matched += [True] * len(chunk)
+        else:
+            matched += [(await collection.update_one(f, u)).matched_count == 1 for f, u in chunk]
+    return matched
+
+
 async def insert_new(
     collection: AsyncCollection[Document], docs: Sequence[Document], *, chunk: int = BULK_CHUNK
 ) -> list[int]:

@@ -46,7 +46,7 @@ from metrics.ports import (
     TrackedPost,
 )
 from shared.events import Platform
-from shared.mongo import BULK_CHUNK, Document, IndexSpec, bulk_write_chunked, insert_new
+from shared.mongo import Document, IndexSpec, bulk_write_chunked, insert_new, update_each
 
 POSTS = "posts"
 SNAPSHOTS = "snapshots"
@@ -248,16 +248,11 @@ class MongoMetricsStore:
     async def _update_with_latest(self, writes: Sequence[tuple[_Update, _Update]]) -> None:
         """Each pull's status and newer values in one update of its post, not two: FerretDB reads
         and rewrites the whole document for each. Where newer values were stored meanwhile (the
-        filter misses), only the status part applies. A bulk answer counts matches without saying
-        which, so a chunk with a miss is replayed one by one; every update here is idempotent."""
-        for start in range(0, len(writes), BULK_CHUNK):
-            chunk = writes[start : start + BULK_CHUNK]
-            result = await self._posts.bulk_write([UpdateOne(*combined) for combined, _ in chunk], ordered=False)
-            if result.matched_count == len(chunk):
-                continue
-            for combined, status_only in chunk:
-                if (await self._posts.update_one(*combined)).matched_count == 0:
-                    await self._posts.update_one(*status_only)
+        filter misses), only the status part applies."""
+        matched = await update_each(self._posts, [combined for combined, _ in writes])
+        for (_, status_only), hit in zip(writes, matched, strict=True):
+            if not hit:
+                await self._posts.update_one(*status_only)
 
     async def _append_snapshot(self, record: PullRecord, status: Document) -> int | None:
         """Take the post's next snapshot number atomically and store the snapshot under it."""

@@ -34,7 +34,7 @@ from publisher.domain import RateWindow, Verdict
 from publisher.ports import Claim, ClaimState, History, LeaseLost, Outgoing, RecordedOutcome
 from shared.events import ALL_EVENTS, decode, encode
 from shared.logging import get_logger
-from shared.mongo import BULK_CHUNK, DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked
+from shared.mongo import BULK_CHUNK, DUPLICATE_KEY, Document, IndexSpec, bulk_write_chunked, update_each
 from shared.tasks import stop_tasks
 
 log = get_logger(__name__)
@@ -118,19 +118,15 @@ class CoalescingUpdater(_Coalescer):
     """Coalesced `update_one(filter, update)` calls; `update` answers whether its filter matched.
 
     One bulk write per batch costs FerretDB a fraction of the single updates it replaces (a
-    checkpoint per post was most of the publisher's write commands). The bulk answer counts
-    matches but does not say which, so a batch with a miss is replayed one by one: every update
-    here is an idempotent `$set`, and a miss means a lease was lost, which is rare.
+    checkpoint per post was most of the publisher's write commands). Every update here is an
+    idempotent `$set`, as `update_each` needs, and a miss means a lease was lost, which is rare.
     """
 
     async def update(self, filter: Document, update: Document) -> bool:
         return await self._submit((filter, update))
 
     async def _write(self, items: list[Any]) -> list[bool | Exception]:
-        result = await self._collection.bulk_write([UpdateOne(f, u) for f, u in items], ordered=False)
-        if result.matched_count == len(items):
-            return [True] * len(items)
-        return [(await self._collection.update_one(f, u)).matched_count == 1 for f, u in items]
+        return list(await update_each(self._collection, items))
 
 
 def _events_to_doc(events: list[Outgoing]) -> list[dict[str, str]]:
