@@ -166,6 +166,10 @@ class Component:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def extra_env(self) -> dict[str, str]:
+        """Environment variables the server starts with, on top of ours."""
+        return {}
+
     def cmdline_marker(self) -> str:
         """A string in our process's command line that ties it to this state dir.
 
@@ -536,6 +540,13 @@ class FerretDB(Component):
             "--log-level=WARN",
         ]
 
+    def extra_env(self) -> dict[str, str]:
+        # Go's collector ran at its default GOGC=100 for a live heap of a few MB: 15 % of FerretDB's
+        # CPU in a publishing burst went to collecting and to the preemptions it causes. At 400 it
+        # is 7 %, for a resident size of about 150 MB instead of 110 (210 at most seen). A GOGC set by
+        # the user wins.
+        return {"GOGC": os.environ.get("GOGC", "400")}
+
     def cmdline_marker(self) -> str:
         return f"--state-dir={self.home}"
 
@@ -641,6 +652,7 @@ def spawn(comp: Component) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=comp.home,
+            env={**os.environ, **comp.extra_env()},
         )
     comp.pid_file.write_text(f"{process.pid}\n")
     return process
