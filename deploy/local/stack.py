@@ -471,6 +471,30 @@ def decode_json_faster(src: Path, go: str, env: dict[str, str]) -> None:
     run([go, "get", f"{GO_JSON_MODULE}@{GO_JSON_VERSION}"], cwd=src, env=env)
 
 
+def update_by_ids(src: Path) -> None:
+    """Make FerretDB apply the statements of one update command together when each names its own
+    `_id`: one read of all their documents and one transaction for the modified ones.
+
+    v1.24.2 runs every statement of a bulk update as its own query and its own transaction. Our
+    services batch their updates by `_id` (checkpoints, board compare-and-set replaces, pull
+    records, rate windows), and updates were 70 % of FerretDB's CPU in a publishing burst, with
+    preparing SQL and committing a large part of that. The code is `ferretdb/update_by_ids.go`;
+    statements of any other shape take the old path.
+    """
+    shutil.copyfile(
+        HERE / "ferretdb" / "update_by_ids.go", src / "internal" / "handler" / "common" / "socialpub_update_by_ids.go"
+    )
+    _replace_once(
+        src / "internal" / "handler" / "msg_update.go",
+        "\tfor _, u := range params.Updates {\n",
+        "\tif c, err := db.Collection(params.Collection); err == nil && !h.DisablePushdown {\n"
+        "\t\tm, mod, ok, err := common.UpdateByIDs(ctx, c, params.Updates)\n"
+        "\t\tif err != nil {\n\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n\t\t}\n"
+        "\t\tif ok {\n\t\t\treturn m, mod, &upserted, nil\n\t\t}\n\t}\n\n"
+        "\tfor _, u := range params.Updates {\n",
+    )
+
+
 def _replace_once(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     if text.count(old) != 1:
@@ -485,7 +509,7 @@ class FerretDB(Component):
     def dist(self) -> Path:
         # The suffix counts our local fixes (use_id_index, narrow_id_in, skip_lifetime_tracking,
         # serialize_writes, write_updates_after_reading, decode_json_faster), so a cache built without them is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix9"
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix10"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():
@@ -516,6 +540,7 @@ class FerretDB(Component):
             skip_lifetime_tracking(src)
             serialize_writes(src)
             write_updates_after_reading(src)
+            update_by_ids(src)
             decode_json_faster(src, go, go_env)
             run([go, "build", "-o", str(tmp_dir / "bin" / "ferretdb"), "./cmd/ferretdb"], cwd=src, env=go_env)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -50,6 +50,49 @@ async def test_large_bulk_writes_are_chunked_so_the_server_keeps_answering(db: A
     ops = [UpdateOne({"_id": f"p{i}", "state": "scheduled"}, {"$set": {"state": "due"}}) for i in range(300)]
     await bulk_write_chunked(db.posts, ops)
     assert await db.posts.count_documents({"state": "due"}) == 300
+
+
+async def test_bulk_updates_by_id_keep_each_statements_own_filter_and_counts(db: AsyncDatabase[Document]) -> None:
+    # Our FerretDB build reads the documents of such a bulk at once and writes them in one
+    # transaction; each statement must still match on its whole filter, as on MongoDB.
+    await db.posts.insert_many(
+        [
+            {"_id": "a", "rev": 1},
+            {"_id": "b", "rev": 1},
+            {"_id": "c", "rev": 1, "body": "old"},
+            {"_id": "e", "rev": 1, "x": 1},
+        ]
+    )
+    result = await db.posts.bulk_write(
+        [
+            UpdateOne({"_id": "a"}, {"$set": {"x": 1}}),
+            UpdateOne({"_id": "b", "rev": 99}, {"$set": {"x": 1}}),  # a lost compare-and-set
+            ReplaceOne({"_id": "c", "rev": 1}, {"rev": 2, "body": "new"}),
+            UpdateOne({"_id": "d"}, {"$set": {"x": 1}}),  # no such document
+            UpdateOne({"_id": "e"}, {"$set": {"x": 1}}),  # matched, nothing to change
+        ],
+        ordered=False,
+    )
+    assert (result.matched_count, result.modified_count) == (3, 2)
+    assert await db.posts.find({}).sort("_id", 1).to_list() == [
+        {"_id": "a", "rev": 1, "x": 1},
+        {"_id": "b", "rev": 1},
+        {"_id": "c", "rev": 2, "body": "new"},
+        {"_id": "e", "rev": 1, "x": 1},
+    ]
+
+
+async def test_bulk_updates_of_one_document_apply_in_order(db: AsyncDatabase[Document]) -> None:
+    await db.posts.insert_one({"_id": "a", "n": 0})
+    result = await db.posts.bulk_write(
+        [
+            UpdateOne({"_id": "a"}, {"$inc": {"n": 1}}),
+            UpdateOne({"_id": "a"}, {"$inc": {"n": 1}}),
+            UpdateOne({"_id": "a", "n": 2}, {"$set": {"seen": True}}),  # sees both increments
+        ]
+    )
+    assert (result.matched_count, result.modified_count) == (3, 3)
+    assert await db.posts.find_one({"_id": "a"}) == {"_id": "a", "n": 2, "seen": True}
 
 
 async def test_queries_without_a_filter_work(db: AsyncDatabase[Document]) -> None:
