@@ -473,7 +473,8 @@ def decode_json_faster(src: Path, go: str, env: dict[str, str]) -> None:
 
 def update_by_ids(src: Path) -> None:
     """Make FerretDB apply the statements of one update command together when each names its own
-    `_id`: one read of all their documents and one transaction for the modified ones.
+    `_id`: one read of all their documents, one transaction for the modified ones and one insert
+    for the upserted ones.
 
     v1.24.2 runs every statement of a bulk update as its own query and its own transaction. Our
     services batch their updates by `_id` (checkpoints, board compare-and-set replaces, pull
@@ -488,10 +489,17 @@ def update_by_ids(src: Path) -> None:
         src / "internal" / "handler" / "msg_update.go",
         "\tfor _, u := range params.Updates {\n",
         "\tif c, err := db.Collection(params.Collection); err == nil && !h.DisablePushdown {\n"
-        "\t\tm, mod, ok, err := common.UpdateByIDs(ctx, c, params.Updates)\n"
+        "\t\tm, mod, ups, ok, err := common.UpdateByIDs(ctx, c, params.Updates)\n"
         "\t\tif err != nil {\n\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n\t\t}\n"
-        "\t\tif ok {\n\t\t\treturn m, mod, &upserted, nil\n\t\t}\n\t}\n\n"
-        "\tfor _, u := range params.Updates {\n",
+        "\t\tif ok {\n\t\t\treturn m, mod, ups, nil\n\t\t}\n\t}\n\n"
+        "\tfor i, u := range params.Updates {\n",
+    )
+    # Each upserted id is reported with the index of its statement, as MongoDB does (v1.24.2
+    # reported the count of upserts so far, and PyMongo maps the ids back by that index).
+    _replace_once(
+        src / "internal" / "handler" / "msg_update.go",
+        '\t\t\t\t"index", int32(upserted.Len()),\n',
+        '\t\t\t\t"index", int32(i),\n',
     )
 
 
@@ -509,7 +517,7 @@ class FerretDB(Component):
     def dist(self) -> Path:
         # The suffix counts our local fixes (use_id_index, narrow_id_in, skip_lifetime_tracking,
         # serialize_writes, write_updates_after_reading, decode_json_faster), so a cache built without them is rebuilt.
-        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix10"
+        return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix11"
 
     def install(self) -> None:
         if (self.dist / INSTALLED_MARKER).exists():

@@ -82,6 +82,27 @@ async def test_bulk_updates_by_id_keep_each_statements_own_filter_and_counts(db:
     ]
 
 
+async def test_bulk_upserts_by_id_insert_the_missing_and_update_the_rest(db: AsyncDatabase[Document]) -> None:
+    await db.windows.insert_one({"_id": "x:1", "stamps": [1.0]})
+    result = await db.windows.bulk_write(
+        [
+            ReplaceOne({"_id": "x:1"}, {"stamps": [1.0, 2.0]}, upsert=True),
+            ReplaceOne({"_id": "x:2"}, {"stamps": [3.0]}, upsert=True),
+            UpdateOne({"_id": "x:3"}, {"$set": {"n": 1}, "$setOnInsert": {"new": True}}, upsert=True),
+            UpdateOne({"_id": "x:4", "kind": "a"}, {"$inc": {"n": 1}}, upsert=True),
+        ],
+        ordered=False,
+    )
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert result.upserted_ids == {1: "x:2", 2: "x:3", 3: "x:4"}
+    assert await db.windows.find({}).sort("_id", 1).to_list() == [
+        {"_id": "x:1", "stamps": [1.0, 2.0]},
+        {"_id": "x:2", "stamps": [3.0]},
+        {"_id": "x:3", "n": 1, "new": True},
+        {"_id": "x:4", "kind": "a", "n": 1},
+    ]
+
+
 async def test_bulk_updates_of_one_document_apply_in_order(db: AsyncDatabase[Document]) -> None:
     await db.posts.insert_one({"_id": "a", "n": 0})
     result = await db.posts.bulk_write(
@@ -89,10 +110,15 @@ async def test_bulk_updates_of_one_document_apply_in_order(db: AsyncDatabase[Doc
             UpdateOne({"_id": "a"}, {"$inc": {"n": 1}}),
             UpdateOne({"_id": "a"}, {"$inc": {"n": 1}}),
             UpdateOne({"_id": "a", "n": 2}, {"$set": {"seen": True}}),  # sees both increments
+            UpdateOne({"_id": "b"}, {"$inc": {"n": 1}}, upsert=True),
         ]
     )
     assert (result.matched_count, result.modified_count) == (3, 3)
-    assert await db.posts.find_one({"_id": "a"}) == {"_id": "a", "n": 2, "seen": True}
+    assert result.upserted_ids == {3: "b"}  # by the statement's index
+    assert await db.posts.find({}).sort("_id", 1).to_list() == [
+        {"_id": "a", "n": 2, "seen": True},
+        {"_id": "b", "n": 1},
+    ]
 
 
 async def test_queries_without_a_filter_work(db: AsyncDatabase[Document]) -> None:
