@@ -516,7 +516,8 @@ class FerretDB(Component):
     @property
     def dist(self) -> Path:
         # The suffix counts our local fixes (use_id_index, narrow_id_in, skip_lifetime_tracking,
-        # serialize_writes, write_updates_after_reading, decode_json_faster), so a cache built without them is rebuilt.
+        # serialize_writes, write_updates_after_reading, update_by_ids, decode_json_faster), so a
+        # cache built without the latest one is rebuilt.
         return self.cfg.cache / f"ferretdb-{FERRETDB_VERSION}-fix11"
 
     def install(self) -> None:

@@ -10,8 +10,7 @@
 - `rate_windows`: one small document per account and platform (`_id` "<platform>:<account_id>"),
   the dirty ones written in bulk every flush; app-wide fixed-window counters ("app:..."). Not
   accounts grouped into shared documents: FerretDB rewrites a whole document on every update, and
-  64 buckets per platform grew with the number of accounts (about 20 KB each at 5,000 accounts,
-  a third of FerretDB's CPU in a publishing burst).
+  the 64 bucket documents per platform used before grew with the number of accounts.
 
 Every hot-path write is by `_id` and coalesced across concurrent posts into bulk calls: inserts
 (FerretDB inserts ~25k docs/s but updates only ~1.5k/s one by one, ~4k/s in bulk) and the
