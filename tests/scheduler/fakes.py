@@ -25,6 +25,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.dispatched: list[tuple[str, int]] = []
+        self.dispatched_at: dict[tuple[str, int], datetime] = {}
 
     async def load(self, partitions: Collection[int]) -> list[Post]:
         loaded = []
@@ -47,15 +48,17 @@ class FakeStore:
 
     async def record_dispatched(self, posts: Sequence[Post]) -> None:
         self.dispatched.extend((p.post_id, p.attempt) for p in posts)
+        self.dispatched_at.update({(p.post_id, p.attempt): datetime.now(UTC) for p in posts})
 
-    async def compact(self, partitions: Collection[int]) -> int:
+    async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
         folded = 0
-        for post_id, attempt in self.dispatched:
+        old = [entry for entry in self.dispatched if self.dispatched_at[entry] < written_before]
+        for post_id, attempt in old:
             post = self.posts.get(post_id)
             if post and post.partition in partitions and post.state is State.SCHEDULED and post.attempt == attempt:
                 self.posts[post_id] = replace(post, state=State.DISPATCHED)
                 folded += 1
-        self.dispatched.clear()
+        self.dispatched = [entry for entry in self.dispatched if entry not in old]
         return folded
 
 

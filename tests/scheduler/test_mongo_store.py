@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -53,7 +53,10 @@ async def test_dispatch_records_survive_a_restart_and_compaction_folds_them(db: 
     await store.save([post("p2", state=State.PUBLISHED), post("p4", attempt=2)])
     states = {p.post_id: p.state for p in await store.load({0})}
     assert states == {"p1": State.DISPATCHED, "p3": State.SCHEDULED, "p4": State.SCHEDULED}
-    assert await store.compact({0}) == 1
+    written = datetime.now(UTC)
+    assert await store.compact({0}, written_before=written - timedelta(minutes=5)) == 0  # too young: kept
+    assert await db.dispatches.count_documents({}) == 1
+    assert await store.compact({0}, written_before=written + timedelta(seconds=1)) == 1
     assert await db.dispatches.count_documents({}) == 0
     raw = {d["_id"]: d["state"] async for d in db.posts.find({})}
     assert raw == {"p1": "dispatched", "p2": "published", "p3": "scheduled", "p4": "scheduled"}

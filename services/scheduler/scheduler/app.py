@@ -28,7 +28,9 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
         sink=sink,
         clock=SystemClock(),
         config=SchedulerConfig(
-            misfire_window=timedelta(hours=settings.misfire_window_hours), dispatch_chunk=settings.dispatch_chunk
+            misfire_window=timedelta(hours=settings.misfire_window_hours),
+            dispatch_chunk=settings.dispatch_chunk,
+            compact_after=timedelta(seconds=settings.compact_after_seconds),
         ),
         metrics=build_scheduler_metrics(infra.metrics.registry),
     )

@@ -57,6 +57,7 @@ def derived_event_id(post_id: str, kind: str, attempt: int) -> UUID:
 class SchedulerConfig:
     misfire_window: timedelta = timedelta(hours=48)
     dispatch_chunk: int = 2000
+    compact_after: timedelta = timedelta(minutes=3)
 
 
 def expand(approved: AssetApproved) -> list[Outgoing]:
@@ -326,7 +327,11 @@ class Scheduler:
             log.warning("posts missed their window", posts=[p.post_id for p in decision.missed])
 
     async def compact(self) -> int:
-        return await self._store.compact(set(self.timetable.partitions))
+        """Fold only dispatch records older than `compact_after`. By then the posts of a burst
+        have mostly recorded their outcome, which compaction must not overwrite, so it writes
+        nothing for them; folding at once rewrote every post still waiting for a slot."""
+        written_before = self._clock.now() - self._config.compact_after
+        return await self._store.compact(set(self.timetable.partitions), written_before)
 
     # ----- bookkeeping -----------------------------------------------------------------------
 

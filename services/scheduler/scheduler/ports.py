@@ -36,8 +36,9 @@ class PostStore(Protocol):
         """Remember, cheaply and durably, that these attempts were handed to the publisher."""
         ...
 
-    async def compact(self, partitions: Collection[int]) -> int:
-        """Fold dispatch records into the posts; returns how many records were folded."""
+    async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
+        """Fold dispatch records written before `written_before` into the posts; returns how
+        many records were folded."""
         ...
 
 

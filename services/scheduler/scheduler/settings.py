@@ -34,3 +34,6 @@ class SchedulerSettings(ServiceSettings):
         default=10_000, ge=3000, description="How soon the group notices a dead replica and moves its partitions"
     )
     compact_interval_seconds: float = Field(default=30, gt=0, description="How often dispatch records are folded")
+    compact_after_seconds: float = Field(
+        default=180, ge=0, description="Dispatch records are folded once they are this old (after a burst has gone out)"
+    )

@@ -130,15 +130,21 @@ class MongoPostStore:
         if docs:
             await self._dispatches.insert_many(docs, ordered=False)
 
-    async def compact(self, partitions: Collection[int]) -> int:
-        """Fold dispatch records into the posts they name, then drop them.
+    async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
+        """Fold dispatch records written before `written_before` into the posts they name, then
+        drop them.
 
         Needs no lock: it only moves a post from scheduled to dispatched for the very attempt
         that was handed over, so a newer state saved meanwhile is never overwritten.
         """
         if not partitions:
             return 0
-        records = [r async for r in self._dispatches.find({"partition": {"$in": list(partitions)}})]
+        records = [
+            r
+            async for r in self._dispatches.find(
+                {"partition": {"$in": list(partitions)}, "at": {"$lt": written_before}}
+            )
+        ]
         by_attempt: dict[int, list[str]] = defaultdict(list)
         for record in records:
             for post_id, attempt in map(_parse_entry, record["entries"]):
