@@ -118,16 +118,10 @@ class Credentials:
         self._cache.pop(account_id, None)
 
     async def prefetch(self, account_ids: Collection[str]) -> None:
-        """Cache the credentials of these accounts that are not cached (or past half their cache
-        time) with one read, so their posts do not each read their own. Missing ones are left to
-        `session`.
-
-        Half, because the posts of a batch wait for a publishing slot after this: an entry read
-        a minute ago when the burst began would expire during that wait, and then every post of
-        the batch read its own (about 5,000 single reads a minute into a 50,000-post burst)."""
+        """Cache the credentials of these accounts that are not cached (or no longer fresh) with one
+        read, so their posts do not each read their own. Missing ones are left to `session`."""
         now = self._clock.now().timestamp()
-        renew_after = self._cache_seconds / 2
-        stale = [a for a in account_ids if (c := self._cache.get(a)) is None or now - c[0] >= renew_after]
+        stale = [a for a in account_ids if (c := self._cache.get(a)) is None or now - c[0] >= self._cache_seconds]
         if stale:
             for account_id, stored in (await self._vault.load_many(stale)).items():
                 self._cache[account_id] = (now, stored)
