@@ -14,10 +14,6 @@ insights arrived (the approval board and the metrics service run at a lower CPU 
 under load they lag: this shows by how much). Results go to
 bench-results/load-<run>.json and a plot to bench-results/load-<run>.png.
 
-Each scenario starts once the previous one's first insights are in (at most 10 minutes): its
-figures are then its own. At 200 posts/s the insight pulls fall minutes behind (about 125-170
-pulls/s), and the burst would otherwise share the cores with the steady run's leftover pulls.
-
     uv run python -m tools.bench.load [--accounts 5000] [--steady-rate 200] [--steady-seconds 300]
                                       [--burst-posts 50000] [--publishers 1]
 """
@@ -76,9 +72,8 @@ async def wait_scheduled(system: System, ids: set[str], *, until: float) -> dict
     }
 
 
-async def wait_metrics(system: System, ids: set[str], *, until: float) -> float:
-    """Until every published post has its first insights (or `until`): they come after the posts.
-    Returns how long it waited."""
+async def wait_metrics(system: System, ids: set[str], *, until: float) -> None:
+    """Until every published post has its first insights (or `until`): they come after the posts."""
     started = time.time()
     published = {
         i for i in ids if (p := system.tracker.posts[i]).published_at is not None and p.platform in INSIGHT_PLATFORMS
@@ -89,7 +84,6 @@ async def wait_metrics(system: System, ids: set[str], *, until: float) -> float:
         progress(got, len(published), started, "first metrics")
         await asyncio.sleep(1)
     print(flush=True)
-    return round(time.time() - started, 1)
 
 
 def published_rate(system: System, ids: set[str]) -> float:
@@ -179,10 +173,6 @@ async def main() -> None:
     scenarios: dict[str, set[str]] = {}
     try:
         for name in args.only or ("steady", "burst"):
-            if scenarios:
-                print("waiting for the previous scenario's first insights before the next one", flush=True)
-                settle = await wait_metrics(system, set().union(*scenarios.values()), until=time.time() + 600)
-                results[f"before_{name}"] = {"waited_for_insights_s": settle}
             if name == "steady":
                 summary, ids = await steady(system, args.steady_rate, args.steady_seconds)
             else:
