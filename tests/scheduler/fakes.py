@@ -24,8 +24,7 @@ class FakeClock:
 class FakeStore:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
-        self.dispatched: list[tuple[str, int]] = []
-        self.dispatched_at: dict[tuple[str, int], datetime] = {}
+        self.dispatched: dict[tuple[str, int], datetime] = {}  # (post, attempt) -> when recorded
 
     async def load(self, partitions: Collection[int]) -> list[Post]:
         loaded = []
@@ -47,18 +46,18 @@ class FakeStore:
         self.posts.update({p.post_id: p for p in posts})
 
     async def record_dispatched(self, posts: Sequence[Post]) -> None:
-        self.dispatched.extend((p.post_id, p.attempt) for p in posts)
-        self.dispatched_at.update({(p.post_id, p.attempt): datetime.now(UTC) for p in posts})
+        self.dispatched.update({(p.post_id, p.attempt): datetime.now(UTC) for p in posts})
 
     async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
         folded = 0
-        old = [entry for entry in self.dispatched if self.dispatched_at[entry] < written_before]
+        old = [entry for entry, at in self.dispatched.items() if at < written_before]
         for post_id, attempt in old:
             post = self.posts.get(post_id)
             if post and post.partition in partitions and post.state is State.SCHEDULED and post.attempt == attempt:
                 self.posts[post_id] = replace(post, state=State.DISPATCHED)
                 folded += 1
-        self.dispatched = [entry for entry in self.dispatched if entry not in old]
+        for entry in old:
+            del self.dispatched[entry]
         return folded
 
 

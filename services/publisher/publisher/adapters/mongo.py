@@ -13,7 +13,7 @@
   the 64 bucket documents per platform used before grew with the number of accounts.
 
 Every hot-path write is by `_id` and coalesced across concurrent posts into bulk calls: inserts
-(FerretDB inserts ~25k docs/s but updates only ~1.5k/s one by one, ~4k/s in bulk) and the
+(on FerretDB far cheaper than updates, and updates cheaper in bulk than one by one) and the
 checkpoints; other updates happen only for lease renewals and take-overs. Every read is by
 `_id` (the only indexed filter on FerretDB); nothing here needs a transaction or a TTL index.
 """

@@ -139,12 +139,8 @@ class MongoPostStore:
         """
         if not partitions:
             return 0
-        records = [
-            r
-            async for r in self._dispatches.find(
-                {"partition": {"$in": list(partitions)}, "at": {"$lt": written_before}}
-            )
-        ]
+        old_enough = {"partition": {"$in": list(partitions)}, "at": {"$lt": written_before}}
+        records = [r async for r in self._dispatches.find(old_enough)]
         by_attempt: dict[int, list[str]] = defaultdict(list)
         for record in records:
             for post_id, attempt in map(_parse_entry, record["entries"]):
