@@ -26,6 +26,20 @@ async def test_lost_response_creates_the_post_but_the_client_times_out(
     assert await emu.faults() == []  # count=1 used up
 
 
+async def test_a_refused_call_is_answered_and_leaves_the_lost_response_for_the_next_success(
+    http: httpx.AsyncClient, emu: EmulatorClient
+) -> None:
+    user = await emu.create_account("x")
+    await emu.add_fault("lost_response", platform="x", count=1, hold_ms=0, drop_connection=True)
+    refused = await http.post("/x/2/tweets", json={"text": ""}, headers=auth(user))
+    assert refused.status_code == 400  # answered at once: nothing was created, so nothing to lose
+    assert [f.remaining for f in await emu.faults()] == [1]
+    with pytest.raises(ConnectionDropped):
+        await http.post("/x/2/tweets", json={"text": "accepted"}, headers=auth(user))
+    assert [p.text for p in await emu.posts(platform="x", account_id=user.account_id)] == ["accepted"]
+    assert await emu.faults() == []
+
+
 async def test_lost_response_can_drop_the_connection(http: httpx.AsyncClient, emu: EmulatorClient) -> None:
     page = await emu.create_account("facebook")
     await emu.add_fault("lost_response", platform="facebook", count=1, hold_ms=0, drop_connection=True)

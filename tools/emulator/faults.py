@@ -92,10 +92,22 @@ class FaultBook:
                 continue
             if spec.rate < 1.0 and self._rng.random() >= spec.rate:
                 continue
-            fault.fired += 1
-            if fault.remaining is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-            return fault
+            if spec.kind is not FaultKind.LOST_RESPONSE:
+                self._fire(fault)
+            return fault  # a lost response fires only once the call succeeded: see `lose`
         return None
+
+    def lose(self, fault: Fault) -> bool:
+        """Fire a lost-response rule for a call that succeeded; False when concurrent calls have
+        used up its count meanwhile (their answers were lost, this one is not)."""
+        if fault not in self._faults:
+            return False
+        self._fire(fault)
+        return True
+
+    def _fire(self, fault: Fault) -> None:
+        fault.fired += 1
+        if fault.remaining is not None:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.remove(fault)

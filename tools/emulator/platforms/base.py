@@ -116,9 +116,9 @@ class Platform:
             try:
                 response = await handler(request)
             except Rejection as rejection:
-                response = self.render(rejection)
+                return self.render(rejection)  # a refusal: nothing was done, so no answer is lost
             lost: Fault | None = request.scope.get(_LOST)
-            if lost is None:
+            if lost is None or not self.emu.faults.lose(lost):
                 return response
             if lost.spec.hold_ms:
                 await asyncio.sleep(lost.spec.hold_ms / 1000)
