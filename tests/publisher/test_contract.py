@@ -262,14 +262,48 @@ class ProcessedVideo(PlatformContract):
         assert await emu.posts(self.platform.value, account.account_id) == []
 
 
-class TestInstagram(PlatformContract):
+class ReadyAtOnce(PlatformContract):
+    """Container flows whose text and single-image containers are published without a status
+    poll, falling back to polling when the platform answers "not ready"."""
+
+    @staticmethod
+    def recorded(http: httpx.AsyncClient) -> list[tuple[str, str]]:
+        calls: list[tuple[str, str]] = []
+
+        async def record(request: httpx.Request) -> None:
+            calls.append((request.method, request.url.path.rsplit("/", 1)[-1]))
+
+        http.event_hooks["request"].append(record)
+        return calls
+
+    async def test_a_ready_container_is_published_without_asking_its_status(
+        self, client: PlatformClient, http: httpx.AsyncClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        calls = self.recorded(http)
+        published = await client.publish(self.job(), self.session(account), MemoryCheckpoint())
+        container_edge, publish_edge = client.container_edge, client.publish_edge  # type: ignore[attr-defined]
+        assert calls == [("POST", container_edge), ("POST", publish_edge), ("GET", published.remote_id)]
+
+    async def test_a_container_still_processing_is_published_once_finished(
+        self, client: PlatformClient, http: httpx.AsyncClient, emu: EmulatorClient, account: AccountInfo
+    ) -> None:
+        await emu.set_processing(300, platform=self.platform.value)
+        calls = self.recorded(http)
+        published = await client.publish(self.job(), self.session(account), MemoryCheckpoint())
+        (post,) = await emu.posts(self.platform.value, account.account_id)
+        assert post.remote_id == published.remote_id
+        publish_edge = client.publish_edge  # type: ignore[attr-defined]
+        assert [c for c in calls if c == ("POST", publish_edge)] == [("POST", publish_edge)] * 2  # refused, then live
+
+
+class TestInstagram(ReadyAtOnce):
     platform = Platform.INSTAGRAM
     media: ClassVar[list[MediaRef]] = [IMAGE]
     refreshes = False
     extends = True
 
 
-class TestThreads(PlatformContract):
+class TestThreads(ReadyAtOnce):
     platform = Platform.THREADS
     refreshes = False
     extends = True

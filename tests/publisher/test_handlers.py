@@ -36,7 +36,7 @@ from shared.events import (
     PostRetryScheduled,
 )
 from tests.publisher.fakes import FakeClock, ListSink, MemoryLedger, MemoryRateStore, MemoryVault, _Attempt
-from tests.publisher.support import IMAGE, LossyASGITransport, due, fake_media
+from tests.publisher.support import IMAGE, VIDEO, LossyASGITransport, due, fake_media
 from tools.emulator import EmulatorConfig, create_app
 from tools.emulator.client import AccountInfo, EmulatorClient
 
@@ -401,7 +401,7 @@ async def test_a_hung_attempt_is_abandoned_and_reconciled_by_whoever_takes_it_ov
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     info = await world.connect(Platform.THREADS)
-    job = due(Platform.THREADS, caption="hung while processing")
+    job = due(Platform.THREADS, caption="hung while processing", media=[VIDEO])  # a video waits for processing
     client = world.clients[Platform.THREADS]
     world.publisher._config = replace(world.publisher._config, attempt_timeout=timedelta(seconds=0.2))
 

@@ -34,6 +34,9 @@ TRANSIENT = {1, 2}
 SERVER_SUBCODES = {2207001, 2207003, 2207032}
 REJECTING_SUBCODES = {2207004, 2207009, 2207052, 2207051}
 PERMISSION = {10, *range(200, 300)}
+NOT_READY = (9007, 2207027)  # (code, subcode): the container is still processing
+# Container media types with nothing to process (Threads TEXT, a single IMAGE on either).
+READY_AT_ONCE = frozenset({"TEXT", "IMAGE"})
 
 
 def graph_error(response: httpx.Response) -> PlatformError:  # noqa: PLR0911 - one return per error class
@@ -62,11 +65,16 @@ def graph_error(response: httpx.Response) -> PlatformError:  # noqa: PLR0911 - o
         return err(ErrorCode.ACCOUNT_INACTIVE, account_status=AccountStatus.REVOKED)
     if code in PERMISSION:
         return err(ErrorCode.ACCOUNT_INACTIVE, account_status=AccountStatus.REVOKED)
-    if code in TRANSIENT or subcode in SERVER_SUBCODES or code == 9007 or subcode == 2207020 or status >= 500:
+    if code in TRANSIENT or subcode in SERVER_SUBCODES or code == NOT_READY[0] or subcode == 2207020 or status >= 500:
         return err(ErrorCode.NETWORK_ERROR)
     if code in (506, 368, 36000, 9004, 100) or subcode in REJECTING_SUBCODES:
         return err(ErrorCode.CONTENT_REJECTED)
     return err(ErrorCode.UNKNOWN_ERROR)
+
+
+def not_ready(error: PlatformError) -> bool:
+    """The container is still processing: publishing it was refused."""
+    return error.detail.get("code") == NOT_READY[0] or error.detail.get("error_subcode") == NOT_READY[1]
 
 
 def check(response: httpx.Response) -> Json:
@@ -134,6 +142,15 @@ class ContainerFlow:
         if container is None:
             container = await self.create_container(job, session)
             await checkpoint.save(container_id=container)
+            if self.media_type(job) in READY_AT_ONCE:
+                # Text and single-image containers are nearly always publishable at once: one
+                # status call fewer per post. "Not ready" (9007 / 2207027) is a refusal, nothing
+                # went live, so we wait for FINISHED and publish as for any other container.
+                try:
+                    return await self.go_live(session, container)
+                except PlatformError as exc:
+                    if not not_ready(exc):
+                        raise
         await self.wait_finished(session, container)
         return await self.go_live(session, container)
 
