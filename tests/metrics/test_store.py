@@ -1,5 +1,6 @@
-"""The metrics store's bulk recording of pulls on the real MongoDB-compatible server: snapshot
-numbering when a refresh took the number first, and older values never replacing newer ones."""
+"""The metrics store on the real MongoDB-compatible server: snapshot numbering when a refresh
+took the number first, older values never replacing newer ones, and the per-asset index of posts
+published in separate batches."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def tracked(post_id: str) -> TrackedPost:
+def tracked(post_id: str, asset_id: str = "a") -> TrackedPost:
     return TrackedPost(
         post_id=post_id,
         workspace_id="ws",
         correlation_id="c",
-        asset_id="a",
+        asset_id=asset_id,
         platform=Platform.X,
         account_id="acc",
         remote_id="r",
@@ -70,3 +71,17 @@ async def test_pulls_are_numbered_past_a_racing_refresh_and_older_values_never_w
     assert [(s.seq, s.metrics["views"]) for s in history] == [(3, 200), (2, 300), (1, 100)]
     entries = await store.rollup_entries("ws", T0, T0 + timedelta(hours=1))
     assert {e.post_id: e.metrics for e in entries} == {"p1": {"views": 300}, "p2": {"views": 7}}
+
+
+async def test_an_asset_lists_its_posts_from_every_batch_and_a_redelivery_adds_nothing(
+    db: AsyncDatabase[Document],
+) -> None:
+    store = MongoMetricsStore(db)
+    await store.add([tracked("a1.x", "a1"), tracked("b1", "b")])
+    # The asset's document exists now: its later posts are added to it, not written over it.
+    await store.add([tracked("a1.li", "a1"), tracked("a1$tg", "a1"), tracked("c1", "c")])
+    await store.add([tracked("a1.x", "a1")])  # redelivered
+    assert await store.asset_posts("a1") == ["a1$tg", "a1.li", "a1.x"]
+    assert await store.asset_posts("b") == ["b1"]
+    assert await store.asset_posts("c") == ["c1"]
+    assert await store.asset_posts("none") == []
