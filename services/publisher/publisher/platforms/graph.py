@@ -97,7 +97,8 @@ def parse_graph_time(value: Any) -> datetime | None:
 
 
 class ContainerFlow:
-    """Create a container, wait until it is FINISHED, publish it, read the permalink.
+    """Create a container, wait until it is FINISHED (text and single images: only if publishing
+    it at once is refused as not ready), publish it, read the permalink.
 
     The container id is saved before the publish call. A container can be published once: on
     reconciliation its status says whether it went live (PUBLISHED) or not (FINISHED, which we then
