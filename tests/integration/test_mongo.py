@@ -1,5 +1,5 @@
 """The MongoDB-compatible server does what our stores rely on: unique indexes, compare-and-set
-updates and upserts, through PyMongo's async API."""
+updates and upserts, through PyMongo's async API; and which indexes we build on it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ async def test_unique_index_rejects_a_second_document(db: AsyncDatabase[Document
         await db.attempts.insert_one({"post_id": "p1", "attempt": 1})
     await db.attempts.insert_one({"post_id": "p1", "attempt": 2})
     assert await db.attempts.count_documents({"post_id": "p1"}) == 2
+
+
+async def test_secondary_indexes_are_left_out_on_ferretdb_and_unique_ones_never(db: AsyncDatabase[Document]) -> None:
+    # FerretDB's SQLite backend never reads a secondary index but maintains each on every write.
+    await ensure_indexes(db, [IndexSpec("a", [("x", 1)], unique=True), IndexSpec("b", [("y", 1)])])
+    ferretdb = "ferretdbVersion" in await db.client.admin.command("buildInfo")
+    assert "x_1" in await db.a.index_information()
+    assert ("y_1" in await db.b.index_information()) is not ferretdb
 
 
 async def test_conditional_update_lets_exactly_one_claimer_win(db: AsyncDatabase[Document]) -> None:

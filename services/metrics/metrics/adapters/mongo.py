@@ -57,7 +57,7 @@ ACCOUNT_SNAPSHOTS = "account_snapshots"
 
 _Update = tuple[Document, Document]  # an update_one's filter and update
 
-# For real MongoDB, where these make the few non-_id queries cheap; FerretDB ignores them.
+# For real MongoDB, where these make the few non-_id queries cheap; FerretDB never reads them (ensure_indexes).
 INDEXES = [
     IndexSpec(POSTS, [("active", 1), ("partition", 1)]),
     IndexSpec(SNAPSHOTS, [("post_id", 1), ("collected_at", 1)]),
