@@ -45,11 +45,16 @@ def build_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
     )
 
 
+async def is_ferretdb(db: AsyncDatabase[Document]) -> bool:
+    """Whether the server is FerretDB (the local stack) rather than MongoDB."""
+    return "ferretdbVersion" in await db.client.admin.command("buildInfo")
+
+
 async def ensure_indexes(db: AsyncDatabase[Document], specs: Iterable[IndexSpec]) -> None:
     """Create the indexes: on MongoDB all of them, on FerretDB v1 (the local stack) only the unique
     ones. Its SQLite backend looks documents up by `_id` alone and never reads a secondary index,
     yet keeps each one up to date on every insert and update."""
-    ferretdb = "ferretdbVersion" in await db.client.admin.command("buildInfo")
+    ferretdb = await is_ferretdb(db)
     for spec in specs:
         if ferretdb and not spec.unique:
             continue

@@ -178,24 +178,23 @@ class MongoMetricsStore:
         return {posts[i].post_id for i in await insert_new(self._posts, [_to_doc(p, now) for p in posts])}
 
     async def _index(self, posts: Sequence[TrackedPost]) -> None:
-        by_asset: dict[str, dict[str, str]] = {}
-        workspaces: dict[str, str] = {}
+        by_asset: dict[str, Document] = {}
         for post in posts:
-            by_asset.setdefault(post.asset_id, {})[field_key(post.post_id)] = post.post_id
-            workspaces[post.asset_id] = post.workspace_id
-        assets = list(by_asset)
+            doc = by_asset.setdefault(
+                post.asset_id, {"_id": post.asset_id, "workspace_id": post.workspace_id, "posts": {}}
+            )
+            doc["posts"][field_key(post.post_id)] = post.post_id
+        docs = list(by_asset.values())
         async with self._shared_writes:
             # Insert first: an asset's posts are usually published together, so its document is
             # mostly new, and an insert costs FerretDB a fraction of an upsert (see insert_new).
             # Only assets indexed by an earlier batch are updated.
-            existing = await insert_new(
-                self._assets, [{"_id": a, "workspace_id": workspaces[a], "posts": by_asset[a]} for a in assets]
-            )
+            existing = [docs[i] for i in await insert_new(self._assets, docs)]
             await bulk_write_chunked(
                 self._assets,
                 [
-                    UpdateOne({"_id": assets[i]}, {"$set": {f"posts.{k}": v for k, v in by_asset[assets[i]].items()}})
-                    for i in existing
+                    UpdateOne({"_id": d["_id"]}, {"$set": {f"posts.{k}": v for k, v in d["posts"].items()}})
+                    for d in existing
                 ],
             )
 

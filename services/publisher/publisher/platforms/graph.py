@@ -34,7 +34,8 @@ TRANSIENT = {1, 2}
 SERVER_SUBCODES = {2207001, 2207003, 2207032}
 REJECTING_SUBCODES = {2207004, 2207009, 2207052, 2207051}
 PERMISSION = {10, *range(200, 300)}
-NOT_READY = (9007, 2207027)  # (code, subcode): the container is still processing
+# The container is still processing (error code, subcode).
+NOT_READY_CODE, NOT_READY_SUBCODE = 9007, 2207027
 # Container media types with nothing to process (Threads TEXT, a single IMAGE on either).
 READY_AT_ONCE = frozenset({"TEXT", "IMAGE"})
 
@@ -65,7 +66,7 @@ def graph_error(response: httpx.Response) -> PlatformError:  # noqa: PLR0911 - o
         return err(ErrorCode.ACCOUNT_INACTIVE, account_status=AccountStatus.REVOKED)
     if code in PERMISSION:
         return err(ErrorCode.ACCOUNT_INACTIVE, account_status=AccountStatus.REVOKED)
-    if code in TRANSIENT or subcode in SERVER_SUBCODES or code == NOT_READY[0] or subcode == 2207020 or status >= 500:
+    if code in TRANSIENT or subcode in SERVER_SUBCODES or code == NOT_READY_CODE or subcode == 2207020 or status >= 500:
         return err(ErrorCode.NETWORK_ERROR)
     if code in (506, 368, 36000, 9004, 100) or subcode in REJECTING_SUBCODES:
         return err(ErrorCode.CONTENT_REJECTED)
@@ -74,7 +75,7 @@ def graph_error(response: httpx.Response) -> PlatformError:  # noqa: PLR0911 - o
 
 def not_ready(error: PlatformError) -> bool:
     """The container is still processing: publishing it was refused."""
-    return error.detail.get("code") == NOT_READY[0] or error.detail.get("error_subcode") == NOT_READY[1]
+    return error.detail.get("code") == NOT_READY_CODE or error.detail.get("error_subcode") == NOT_READY_SUBCODE
 
 
 def check(response: httpx.Response) -> Json:
