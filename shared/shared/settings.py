@@ -62,7 +62,11 @@ class ServiceSettings(BaseSettings):
 
     SERVICE: ClassVar[str] = ""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+    # A nested variable (PUBLISHER_HTTP__HOST) changes that one field of a service's own default
+    # (the publisher's port 8003), rather than rebuilding the whole section from the generic one.
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", extra="ignore", nested_model_default_partial_update=True
+    )
 
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings()

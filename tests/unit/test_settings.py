@@ -22,6 +22,17 @@ def test_per_service_env_beats_common_env(monkeypatch: pytest.MonkeyPatch) -> No
     assert PublisherSettings().kafka.partitions == 6
 
 
+def test_a_nested_variable_changes_one_field_and_keeps_the_services_own_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLISHER_HTTP__HOST", "0.0.0.0")
+    monkeypatch.setenv("SOCIALPUB_KAFKA__BOOTSTRAP_SERVERS", "common:9092")
+    publisher = PublisherSettings()
+    assert (publisher.http.host, publisher.http.port) == ("0.0.0.0", 8003)
+    assert (publisher.kafka.bootstrap_servers, publisher.kafka.linger_ms) == ("common:9092", 20)
+    assert SchedulerSettings().kafka.linger_ms == 2
+
+
 def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOCIALPUB_MONGO__URL", "mongodb://admin:hunter2@db:27017/")
     settings = SchedulerSettings()
