@@ -25,6 +25,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.dispatched: dict[tuple[str, int], datetime] = {}  # (post, attempt) -> when recorded
+        self.dispatch_writes = 0
 
     async def load(self, partitions: Collection[int]) -> list[Post]:
         loaded = []
@@ -46,6 +47,7 @@ class FakeStore:
         self.posts.update({p.post_id: p for p in posts})
 
     async def record_dispatched(self, posts: Sequence[Post]) -> None:
+        self.dispatch_writes += 1
         self.dispatched.update({(p.post_id, p.attempt): datetime.now(UTC) for p in posts})
 
     async def compact(self, partitions: Collection[int], written_before: datetime) -> int:

@@ -264,6 +264,7 @@ async def test_a_batch_delivered_before_the_assignment_has_loaded_is_applied_aft
     # skipped in that gap would have its offsets committed and its events lost.
     (post,) = await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
     await scheduler.dispatch_due()
+    await scheduler.record_dispatched()
     restarted = Scheduler(store=store, accounts=accounts, sink=sink, clock=clock, config=SchedulerConfig())
     await restarted.revoke(set())  # aiokafka's join starts with a revocation, empty on a first join
     retry = first_retry_in_a_minute(post, clock)
@@ -346,6 +347,42 @@ async def test_a_new_owner_does_not_hand_over_what_the_last_one_did(
     assert len(successor.timetable) == 2
     assert await successor.dispatch_due() == 0
     assert len(sink.of(PostDue)) == 2
+
+
+async def test_posts_handed_over_moments_apart_are_recorded_in_one_write(
+    scheduler: Scheduler, clock: FakeClock, sink: FakeSink, store: FakeStore
+) -> None:
+    first = Target(target_id="first", platform=Platform.X, account_id="a", format=PostFormat.POST)
+    second = Target(target_id="second", platform=Platform.X, account_id="b", format=PostFormat.POST)
+    await schedule(scheduler, sink, approved(Schedule(at_utc=clock.now()), first))
+    await schedule(scheduler, sink, approved(Schedule(at_utc=clock.now() + timedelta(milliseconds=5)), second))
+    assert await scheduler.dispatch_due() == 1
+    clock.advance(milliseconds=5)
+    assert await scheduler.dispatch_due() == 1
+    assert len(sink.of(PostDue)) == 2
+    assert store.dispatched == {}
+    assert scheduler.seconds_until_next_due() == pytest.approx(0.245)  # the timer wakes to record them
+    clock.advance(milliseconds=245)
+    assert await scheduler.dispatch_due() == 0
+    assert store.dispatch_writes == 1
+    assert {post_id for post_id, _ in store.dispatched} == {
+        post_id_for("asset-1", "first"),
+        post_id_for("asset-1", "second"),
+    }
+    assert scheduler.seconds_until_next_due() is None
+
+
+async def test_a_handover_lost_with_its_replica_before_being_recorded_is_made_again_with_the_same_event_id(
+    scheduler: Scheduler, clock: FakeClock, sink: FakeSink, store: FakeStore, accounts: FakeAccounts
+) -> None:
+    # The publisher's attempt ledger knows the event's attempt: the second handover publishes nothing.
+    await schedule(scheduler, sink, approved(Schedule(publish_now=True), X, occurred_at=clock.now()))
+    await scheduler.dispatch_due()
+    (first,) = sink.of(PostDue)
+    successor = Scheduler(store=store, accounts=accounts, sink=sink, clock=clock, config=SchedulerConfig())
+    await successor.assign({0})
+    assert await successor.dispatch_due() == 1
+    assert [(e.event_id, e.attempt) for e in sink.of(PostDue)] == [(first.event_id, 1)] * 2  # type: ignore[attr-defined]
 
 
 async def test_finished_posts_leave_the_timetable(scheduler: Scheduler, clock: FakeClock, sink: FakeSink) -> None:

@@ -31,6 +31,7 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
             misfire_window=timedelta(hours=settings.misfire_window_hours),
             dispatch_chunk=settings.dispatch_chunk,
             compact_after=timedelta(seconds=settings.compact_after_seconds),
+            record_within=timedelta(milliseconds=settings.record_within_ms),
         ),
         metrics=build_scheduler_metrics(infra.metrics.registry),
     )
@@ -51,6 +52,7 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
 
     async def stop_loops() -> None:
         await stop_tasks(tasks)
+        await scheduler.record_dispatched()
 
     infra.on_started.append(start_loops)
     infra.on_stopping.append(stop_loops)

@@ -58,6 +58,7 @@ class SchedulerConfig:
     misfire_window: timedelta = timedelta(hours=48)
     dispatch_chunk: int = 2000
     compact_after: timedelta = timedelta(minutes=3)
+    record_within: timedelta = timedelta(milliseconds=250)
 
 
 def expand(approved: AssetApproved) -> list[Outgoing]:
@@ -134,6 +135,10 @@ class Scheduler:
         # out records of newly assigned partitions before our assignment callback has finished,
         # and a batch skipped as "not ours" would still have its offsets committed: lost events.
         self._settled = asyncio.Event()
+        # Handed over, not yet recorded: written together once the oldest has waited
+        # `record_within` (see _dispatch).
+        self._unrecorded: list[Post] = []
+        self._record_by: float | None = None
 
     # ----- ownership -------------------------------------------------------------------------
 
@@ -152,6 +157,10 @@ class Scheduler:
         # next owner loads these partitions: no double dispatch on a clean rebalance.
         self._settled.clear()
         async with self._lock:
+            try:
+                await self.record_dispatched()
+            except Exception:  # the next owner hands them over again, which the publisher's ledger absorbs
+                log.warning("recording handed-over posts failed before a revocation", exc_info=True)
             self.timetable.revoke(partitions)
         log.info("partitions revoked", partitions=sorted(partitions))
         self._observe()
@@ -282,17 +291,21 @@ class Scheduler:
     # ----- the timer -------------------------------------------------------------------------
 
     def seconds_until_next_due(self) -> float | None:
-        next_ts = self.timetable.next_due()
-        return None if next_ts is None else max(0.0, next_ts - self._clock.now().timestamp())
+        """Until the earliest scheduled post is due, or the handed-over ones are to be recorded."""
+        wake = min((t for t in (self.timetable.next_due(), self._record_by) if t is not None), default=None)
+        return None if wake is None else max(0.0, wake - self._clock.now().timestamp())
 
     async def dispatch_due(self) -> int:
-        """Hand every post that is due to its platform's publisher (or fail it as missed)."""
+        """Hand every post that is due to its platform's publisher (or fail it as missed), and
+        record what was handed over when its time has come."""
         dispatched = 0
         while True:
             async with self._lock:
                 now = self._clock.now()
                 due = self.timetable.pop_due(now, self._config.dispatch_chunk)
                 if not due:
+                    if self._record_by is not None and self._record_by <= now.timestamp():
+                        await self.record_dispatched()
                     return dispatched
                 try:
                     await self._dispatch(due, now)
@@ -310,10 +323,15 @@ class Scheduler:
         ]
         out += [(POSTS_FAILED, _missed(p), p.post_id) for p in decision.missed]
         # Emit, then record: a crash in between re-emits after restart, which the publisher's
-        # attempt ledger makes harmless; the other order could lose a post.
+        # attempt ledger makes harmless; the other order could lose a post. So the record can
+        # wait a moment and be written with the next ones: posts falling due every few
+        # milliseconds woke the timer hundreds of times a second, each wake a database write.
         await self._sink.emit(out)
         emitted = time.time()
-        await self._store.record_dispatched(decision.dispatch)
+        if decision.dispatch:
+            self._unrecorded += decision.dispatch
+            if self._record_by is None:
+                self._record_by = now.timestamp() + self._config.record_within.total_seconds()
         if decision.missed:
             await self._store.save(decision.missed)
         for post in [*decision.dispatch, *decision.missed]:
@@ -325,6 +343,18 @@ class Scheduler:
             self._metrics.missed.inc(len(decision.missed))
         if decision.missed:
             log.warning("posts missed their window", posts=[p.post_id for p in decision.missed])
+
+    async def record_dispatched(self) -> None:
+        """Write down now what was handed over and not recorded yet (also on the way out)."""
+        pending, self._unrecorded, self._record_by = self._unrecorded, [], None
+        if not pending:
+            return
+        try:
+            await self._store.record_dispatched(pending)
+        except Exception:
+            self._unrecorded = pending + self._unrecorded
+            self._record_by = self._clock.now().timestamp()
+            raise
 
     async def compact(self) -> int:
         """Fold only dispatch records older than `compact_after`. By then the posts of a burst

@@ -33,6 +33,9 @@ class SchedulerSettings(ServiceSettings):
     session_timeout_ms: int = Field(
         default=10_000, ge=3000, description="How soon the group notices a dead replica and moves its partitions"
     )
+    record_within_ms: float = Field(
+        default=250, ge=0, description="Handed-over posts are recorded together, the first at most this long after"
+    )
     compact_interval_seconds: float = Field(default=30, gt=0, description="How often dispatch records are folded")
     compact_after_seconds: float = Field(
         default=180, ge=0, description="Dispatch records are folded once they are this old (after a burst has gone out)"
