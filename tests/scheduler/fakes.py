@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -50,11 +50,13 @@ class FakeStore:
         self.dispatch_writes += 1
         self.dispatched.update({(p.post_id, p.attempt): datetime.now(UTC) for p in posts})
 
-    async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
+    async def compact(
+        self, partitions: Collection[int], written_before: datetime, in_flight: Container[tuple[str, int]]
+    ) -> int:
         folded = 0
         old = [entry for entry, at in self.dispatched.items() if at < written_before]
         for post_id, attempt in old:
-            post = self.posts.get(post_id)
+            post = self.posts.get(post_id) if (post_id, attempt) in in_flight else None
             if post and post.partition in partitions and post.state is State.SCHEDULED and post.attempt == attempt:
                 self.posts[post_id] = replace(post, state=State.DISPATCHED)
                 folded += 1

@@ -3,7 +3,7 @@ tests with in-memory fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -36,9 +36,12 @@ class PostStore(Protocol):
         """Remember, cheaply and durably, that these attempts were handed to the publisher."""
         ...
 
-    async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
-        """Fold dispatch records written before `written_before` into the posts; returns how
-        many records were folded."""
+    async def compact(
+        self, partitions: Collection[int], written_before: datetime, in_flight: Container[tuple[str, int]]
+    ) -> int:
+        """Fold dispatch records written before `written_before` into the posts, for the
+        (post, attempt) pairs still `in_flight`, and drop the records; returns how many records
+        were folded."""
         ...
 
 

@@ -63,6 +63,10 @@ class Timetable:
         """Up to `limit` scheduled posts due at or before `now`, earliest first."""
         return [self._posts[post_id] for post_id in self._due.pop_due(now.timestamp(), limit)]
 
+    def handed_over(self) -> set[tuple[str, int]]:
+        """(post, attempt) of every post handed to its publisher and not finished yet."""
+        return {(p.post_id, p.attempt) for p in self._posts.values() if p.state is State.DISPATCHED}
+
     def held_posts(self) -> list[Post]:
         return [p for p in self._posts.values() if p.state is State.HELD]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -130,12 +130,15 @@ class MongoPostStore:
         if docs:
             await self._dispatches.insert_many(docs, ordered=False)
 
-    async def compact(self, partitions: Collection[int], written_before: datetime) -> int:
+    async def compact(
+        self, partitions: Collection[int], written_before: datetime, in_flight: Container[tuple[str, int]]
+    ) -> int:
         """Fold dispatch records written before `written_before` into the posts they name, then
         drop them.
 
         Needs no lock: it only moves a post from scheduled to dispatched for the very attempt
-        that was handed over, so a newer state saved meanwhile is never overwritten.
+        that was handed over, so a newer state saved meanwhile is never overwritten. Only the
+        attempts still `in_flight` are written: any other has been saved in a later state since.
         """
         if not partitions:
             return 0
@@ -144,7 +147,8 @@ class MongoPostStore:
         by_attempt: dict[int, list[str]] = defaultdict(list)
         for record in records:
             for post_id, attempt in map(_parse_entry, record["entries"]):
-                by_attempt[attempt].append(post_id)
+                if (post_id, attempt) in in_flight:
+                    by_attempt[attempt].append(post_id)
         # One update of many posts by `_id` `$in`, not one statement per post: the local FerretDB
         # reads them through its `_id` index in one query, at a third to a half of the cost per
         # post. Paced chunks: each update command holds the database's write lock, and the
