@@ -14,11 +14,8 @@ from scheduler.entrypoints.timer import run_compaction, run_dispatch
 from scheduler.handlers import Scheduler, SchedulerConfig
 from scheduler.instruments import build_scheduler_metrics
 from scheduler.settings import SchedulerSettings
-from shared.logging import get_logger
 from shared.service import build_app, build_infrastructure
 from shared.tasks import stop_tasks
-
-log = get_logger(__name__)
 
 
 def create_app(settings: SchedulerSettings) -> FastAPI:
@@ -55,10 +52,7 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
 
     async def stop_loops() -> None:
         await stop_tasks(tasks)
-        try:
-            await scheduler.record_dispatched()
-        except Exception:  # the next owner hands them over again, which the publisher's ledger absorbs
-            log.warning("recording handed-over posts failed on the way out", exc_info=True)
+        await scheduler.record_before_leaving()
 
     infra.on_started.append(start_loops)
     infra.on_stopping.append(stop_loops)

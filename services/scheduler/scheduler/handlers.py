@@ -157,10 +157,7 @@ class Scheduler:
         # next owner loads these partitions: no double dispatch on a clean rebalance.
         self._settled.clear()
         async with self._lock:
-            try:
-                await self.record_dispatched()
-            except Exception:  # the next owner hands them over again, which the publisher's ledger absorbs
-                log.warning("recording handed-over posts failed before a revocation", exc_info=True)
+            await self.record_before_leaving()
             self.timetable.revoke(partitions)
         log.info("partitions revoked", partitions=sorted(partitions))
         self._observe()
@@ -355,6 +352,15 @@ class Scheduler:
             self._unrecorded = pending + self._unrecorded
             self._record_by = self._clock.now().timestamp()
             raise
+
+    async def record_before_leaving(self) -> None:
+        """Record what waits before partitions move away or the service stops. A failure is
+        logged, not raised: the next owner hands those posts over again, which the publisher's
+        attempt ledger absorbs."""
+        try:
+            await self.record_dispatched()
+        except Exception:
+            log.warning("recording handed-over posts failed before leaving them", exc_info=True)
 
     async def compact(self) -> int:
         """Fold only dispatch records older than `compact_after`. By then the posts of a burst
