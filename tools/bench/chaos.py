@@ -148,7 +148,7 @@ async def main() -> int:
         chaos = asyncio.create_task(run_actions(actions, first.timestamp()))
         started, deadline = time.time(), dues[-1].timestamp() + 900
         while (done := system.tracker.finished(ids)) < len(ids) and time.time() < deadline:
-            progress(done, len(ids), started, f"{len(system.tracker.published_times())} published")
+            progress(done, len(ids), started, f"{system.tracker.published(ids)} published")
             await asyncio.sleep(1)
         results["actions"] = await chaos
         print(flush=True)

@@ -44,8 +44,7 @@ GOALS = "burst fully published within 120 s; steady p99 publish lateness < 1 s; 
 async def wait_finished(system: System, ids: set[str], *, until: float, label: str) -> None:
     started = time.time()
     while (done := system.tracker.finished(ids)) < len(ids) and time.time() < until:
-        live = sum(1 for i in ids if system.tracker.posts[i].published_at is not None)
-        progress(done, len(ids), started, f"{label}: {live} published")
+        progress(done, len(ids), started, f"{label}: {system.tracker.published(ids)} published")
         await asyncio.sleep(1)
     progress(system.tracker.finished(ids), len(ids), started, label)
     print(flush=True)

@@ -96,6 +96,9 @@ class Tracker:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.posts: dict[str, PostTrack] = {}
+        # Kept as events arrive, so progress is a set intersection, not a pass over every post.
+        self.done: set[str] = set()
+        self.live: set[str] = set()
         self.unexpected: Counter[str] = Counter()
         names = [
             topics.POSTS_SCHEDULED,
@@ -111,8 +114,12 @@ class Tracker:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             max_partition_fetch_bytes=4 * 2**20,
-            fetch_min_bytes=settings.fetch_min_bytes,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            # Few, large fetches: every figure comes from the events' own times, so reading them
+            # half a second later changes none, and each fetch names all 192 partitions in pure
+            # Python. The services' low-latency fetches cost this tool 5 % of a core in a burst,
+            # taken from the system it measures.
+            fetch_min_bytes=2**20,
+            fetch_max_wait_ms=500,
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -165,15 +172,17 @@ class Tracker:
             return  # a retry: not an outcome yet
         post.outcome = outcome
         post.error_code = data.get("error_code")
+        self.done.add(data["post_id"])
         if outcome == "published" and post.published_at is None:
             # When the publisher knew it was live: platforms give published times in whole seconds.
             post.published_at = occurred
+            self.live.add(data["post_id"])
 
-    def finished(self, ids: set[str] | None = None) -> int:
-        return sum(1 for pid, p in self.posts.items() if p.outcome is not None and (ids is None or pid in ids))
+    def finished(self, ids: set[str]) -> int:
+        return len(ids & self.done)
 
-    def published_times(self) -> list[float]:
-        return [p.published_at for p in self.posts.values() if p.published_at is not None]
+    def published(self, ids: set[str]) -> int:
+        return len(ids & self.live)
 
     def summary(self, ids: set[str]) -> dict[str, Any]:
         posts = [self.posts[i] for i in ids]
