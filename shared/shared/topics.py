@@ -46,6 +46,12 @@ def posts_due(platform: Platform | str) -> str:
     return f"posts.due.{Platform(platform).value}.v1"
 
 
+def publisher_group(platform: Platform | str) -> str:
+    """The consumer group that publishes `posts_due(platform)`. Its committed offsets trail the
+    oldest post it has not finished, which is how others read the publishing backlog."""
+    return f"publisher.{Platform(platform).value}"
+
+
 def dead_letter(topic: str) -> str:
     return f"{topic}.dlq"
 

@@ -9,14 +9,14 @@ from typing import cast
 import pytest
 
 from publisher.adapters.mongo import MongoRateStore
-from publisher.entrypoints.consumers import ConsumerOptions, DueConsumer, group_of
+from publisher.entrypoints.consumers import ConsumerOptions, DueConsumer
 from publisher.handlers import Publisher
 from publisher.instruments import build_publisher_metrics
 from shared.events import Platform, PostDue, PostPublished
 from shared.kafka import EventBus, ensure_topics
 from shared.metrics import ServiceMetrics, build_metrics
 from shared.settings import KafkaSettings
-from shared.topics import POSTS_PUBLISHED, dead_letter, posts_due
+from shared.topics import POSTS_PUBLISHED, dead_letter, posts_due, publisher_group
 from tests.samples import sample
 from tests.support import eventually, read_all, running_bus
 
@@ -67,7 +67,7 @@ async def test_a_publisher_dead_letter_is_counted(kafka_settings: KafkaSettings,
 
     dead = await read_all(settings, bus.topic(dead_letter(due)), 2)
     assert [r.value for r in dead] == [b"{not json", b'{"event_type": "PostDue", "post_id": ""}']
-    assert {dict(r.headers)["dlq.consumer_group"] for r in dead} == {bus.group(group_of(Platform.X)).encode()}
+    assert {dict(r.headers)["dlq.consumer_group"] for r in dead} == {bus.group(publisher_group(Platform.X)).encode()}
     assert dead_letters(metrics, due) == 2  # once each, labelled with the contract name
     assert dead_letters(metrics, bus.topic(due)) == 0
 

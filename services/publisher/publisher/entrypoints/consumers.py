@@ -43,10 +43,6 @@ from shared.tasks import stop_tasks
 log = get_logger(__name__)
 
 
-def group_of(platform: Platform) -> str:
-    return f"publisher.{platform.value}"
-
-
 @dataclass
 class ConsumerOptions:
     max_in_flight: int = 512
@@ -90,7 +86,7 @@ class DueConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
     ) -> None:
         self.platform = platform
         self.topic = bus.topic(topics.posts_due(platform))
-        self.group_id = bus.group(group_of(platform))
+        self.group_id = bus.group(topics.publisher_group(platform))
         self._publisher = publisher
         self._bus = bus
         self._kafka = kafka
@@ -344,7 +340,7 @@ def register_account_commands(bus: EventBus, publisher: Publisher, platform: Pla
 
     bus.subscribe(
         topics.ACCOUNTS_COMMANDS,
-        group_id=f"{group_of(platform)}.accounts",
+        group_id=f"{topics.publisher_group(platform)}.accounts",
         events=[AccountVerifyRequested],
         handler=on_command,
     )
