@@ -11,10 +11,12 @@ from metrics.domain import (
     PullPolicy,
     PullReason,
     Rollup,
+    YieldPolicy,
     account_after_snapshot,
     after_failure,
     after_pull,
     after_rate_limit,
+    backlog_since,
     check_refresh,
     first_account_plan,
     first_plan,
@@ -22,6 +24,7 @@ from metrics.domain import (
     next_daily,
     next_slot,
     nightly_offset,
+    pulls_wait,
     reason_for,
 )
 from shared.events import Platform
@@ -158,3 +161,25 @@ def test_account_downtime_is_one_catch_up_snapshot() -> None:
     assert reason_for(plan, back_at, POLICY) is PullReason.CATCH_UP
     following = account_after_snapshot("acct-1", plan, back_at, POLICY)
     assert back_at < following.due_at < back_at + timedelta(days=1)
+
+
+def test_pulls_wait_while_the_publishing_backlog_is_over_the_limit_for_a_bounded_time() -> None:
+    policy = YieldPolicy(backlog=100, at_most=timedelta(minutes=10))
+    t0 = PUBLISHED
+    since = backlog_since(101, None, t0, policy)
+    assert since == t0
+    assert pulls_wait(since, t0, policy)
+    # Still over the limit later: the wait keeps its start and ends after `at_most`.
+    later = t0 + timedelta(minutes=9)
+    assert backlog_since(50_000, since, later, policy) == t0
+    assert pulls_wait(t0, later, policy)
+    assert not pulls_wait(t0, t0 + timedelta(minutes=10), policy)
+    # At or under the limit, or unknown, nothing waits and the next wait starts afresh.
+    assert backlog_since(100, since, later, policy) is None
+    assert backlog_since(None, since, later, policy) is None
+    assert not pulls_wait(None, later, policy)
+    assert backlog_since(101, None, later, policy) == later
+
+
+def test_a_zero_backlog_limit_never_makes_pulls_wait() -> None:
+    assert backlog_since(10**9, None, PUBLISHED, YieldPolicy(backlog=0)) is None

@@ -42,6 +42,7 @@ from shared.kafka import EventBus, ensure_topics
 from shared.mongo import Document
 from shared.settings import KafkaSettings, LogSettings, MongoSettings
 from tests.approval.conftest import BOOTSTRAP, FERNET_KEY, approval_settings
+from tests.metrics.test_backlog import commit, due
 from tests.support import TopicWatcher, running_bus, until
 from tools.emulator.client import AccountInfo, EmulatorClient
 
@@ -497,6 +498,39 @@ async def test_rate_limited_insight_calls_wait_for_the_reset_and_are_not_lost(ha
         body = await harness.view_when(published.post_id, key, lambda b: b["next_pull_at"] != retry_at_text)
         assert body["status"] == "ok"
         assert datetime.fromisoformat(body["next_pull_at"]) == published.published_at + timedelta(hours=24)
+
+
+async def test_planned_pulls_wait_while_the_publishers_have_a_backlog(harness: Harness) -> None:
+    """A burst's first pulls wait until the publishers' backlog, read from Kafka, is under the limit."""
+    harness.settings = harness.settings.model_copy(update={"pulls": PullSettings(yield_backlog=3)})
+    kafka = harness.settings.kafka
+    await due(kafka, Platform.X, 0, 5)
+    await commit(kafka, Platform.X, 0, 0)  # a publisher with 5 due posts unfinished
+    ws, _ = await harness.workspace()
+    account = await harness.x_account(ws)
+    remote = await harness.tweet(account, "in a burst")
+    await harness.emu.set_insights("x", remote, {"impression_count": 44})
+    async with harness.running() as http:
+        published = await harness.publish(ws, f"acct-{account.account_id}", remote)
+        await harness.planned(published.post_id)
+        calls = await harness.platform_calls("x")
+        await harness.tick(seconds=61)
+
+        async def waiting() -> bool:
+            exposed = (await http.get("/metrics")).text
+            return "socialpub_metrics_waiting_for_publishing 1.0" in exposed
+
+        await until(waiting, within=10, what="pulls waiting for publishing")
+        assert "socialpub_metrics_publishing_backlog 5.0" in (await http.get("/metrics")).text
+        await asyncio.sleep(1)
+        assert await harness.platform_calls("x") == calls
+        assert not harness.watch.events(PostMetricsSynced, post_id=published.post_id)
+
+        await commit(kafka, Platform.X, 0, 4)  # one left: under the limit
+        await harness.tick(seconds=3)
+        (event,) = await harness.synced(published.post_id)
+        assert event.metrics.views == 44
+        assert not await waiting()
 
 
 async def test_rollups_match_hand_computed_sums(harness: Harness) -> None:

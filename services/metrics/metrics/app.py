@@ -10,9 +10,10 @@ from fastapi import FastAPI
 
 from metrics.account_handlers import AccountSnapshots
 from metrics.adapters.approval import ApprovalKeys
+from metrics.adapters.backlog import KafkaBacklog
 from metrics.adapters.mongo import INDEXES, MongoAccountStore, MongoMetricsStore
 from metrics.adapters.runtime import BusSink, SystemClock
-from metrics.domain import PullPolicy
+from metrics.domain import PullPolicy, YieldPolicy
 from metrics.entrypoints import consumers
 from metrics.entrypoints.http import build_router, install_error_handlers
 from metrics.entrypoints.timer import run_account_snapshots, run_pulls
@@ -98,7 +99,11 @@ def create_app(
         refresh_min_interval=timedelta(seconds=settings.refresh_min_interval_seconds),
         stale_after=timedelta(hours=settings.stale_after_hours),
         max_concurrent_pulls=settings.max_concurrent_pulls,
+        yield_policy=YieldPolicy(
+            backlog=settings.pulls.yield_backlog, at_most=timedelta(seconds=settings.pulls.yield_at_most_seconds)
+        ),
     )
+    backlog = KafkaBacklog(settings.kafka) if settings.pulls.yield_backlog > 0 else None
     calls = PlatformCalls(credentials, config.policy)
     instruments = build_pull_metrics(infra.metrics.registry)
     service = MetricsService(
@@ -109,6 +114,7 @@ def create_app(
         clock=clock,
         config=config,
         instruments=instruments,
+        backlog=backlog,
     )
     accounts = AccountSnapshots(
         store=MongoAccountStore(infra.db),
@@ -134,6 +140,8 @@ def create_app(
 
     async def stop_loop() -> None:
         await stop_tasks(tasks)
+        if backlog is not None:
+            await backlog.close()
         for client in [*clients, approval_http]:
             await client.aclose()
         await credentials_client.close()

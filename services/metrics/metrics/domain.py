@@ -9,6 +9,8 @@
 - Freshness of what a reader sees.
 - The daily snapshot of an account (followers and what else the platform offers per account),
   planned like post pulls: one catch-up after downtime, never one per missed day.
+- Publishing first: planned pulls wait while the publishers have a backlog of due posts, for a
+  bounded time, because a late post costs more than a late insight.
 """
 
 from __future__ import annotations
@@ -200,6 +202,32 @@ def account_after_snapshot(account_id: str, plan: Plan, now: datetime, policy: P
 
 
 # ----- canonical metrics ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class YieldPolicy:
+    """When planned pulls wait for publishing. `backlog` 0 never waits."""
+
+    backlog: int = 2000  # unfinished due posts, over all publishers
+    at_most: timedelta = timedelta(minutes=10)
+
+
+def backlog_since(backlog: int | None, since: datetime | None, now: datetime, policy: YieldPolicy) -> datetime | None:
+    """Since when the publishers' backlog has been over the policy's limit; None while it is not,
+    or is unknown (an unknown backlog never makes pulls wait)."""
+    if policy.backlog <= 0 or backlog is None or backlog <= policy.backlog:
+        return None
+    return since or now
+
+
+def pulls_wait(since: datetime | None, now: datetime, policy: YieldPolicy) -> bool:
+    """Whether planned pulls wait for publishing, given `backlog_since`.
+
+    A top-of-the-hour burst leaves tens of thousands of posts due at once; their first pulls fall
+    due a minute later, while the same cores and database still publish the rest. Waiting gives
+    publishing those resources. A wait ends after `at_most` even if the backlog stays: a stopped
+    publisher must not stop insights too."""
+    return since is not None and now - since < policy.at_most
 
 
 def as_count(value: Any) -> int | None:

@@ -28,6 +28,7 @@ from metrics.domain import (
     PullReason,
     PullStatus,
     Rollup,
+    YieldPolicy,
 )
 from metrics.instruments import PullMetrics, build_pull_metrics
 from metrics.platforms.base import (
@@ -41,7 +42,17 @@ from metrics.platforms.base import (
     TokenRejected,
     TransientError,
 )
-from metrics.ports import Clock, Credentials, EventSink, MetricsStore, PostView, PullRecord, Snapshot, TrackedPost
+from metrics.ports import (
+    Clock,
+    Credentials,
+    EventSink,
+    MetricsStore,
+    PostView,
+    PublishingBacklog,
+    PullRecord,
+    Snapshot,
+    TrackedPost,
+)
 from shared.credentials import CredentialsNotFound, StaleCredentials, StoredCredentials, UndecryptableCredentials
 from shared.events import AccountStatus, CanonicalMetrics, Platform, PostMetricsSynced, PostPublished
 from shared.kafka import Delivery
@@ -63,6 +74,8 @@ class MetricsConfig:
     stale_after: timedelta = timedelta(hours=26)
     max_concurrent_pulls: int = 16
     dispatch_chunk: int = 500
+    yield_policy: YieldPolicy = field(default_factory=YieldPolicy)
+    backlog_every: timedelta = timedelta(seconds=2)  # how often the backlog is read while pulls are due
 
 
 @dataclass(frozen=True)
@@ -263,6 +276,7 @@ class MetricsService:
         clock: Clock,
         config: MetricsConfig,
         instruments: PullMetrics | None = None,
+        backlog: PublishingBacklog | None = None,
     ) -> None:
         self.timetable: Timetable[TrackedPost] = Timetable()
         self._instruments = instruments or build_pull_metrics()
@@ -275,6 +289,10 @@ class MetricsService:
         self._config = config
         self._slots = asyncio.Semaphore(config.max_concurrent_pulls)
         self._lock = asyncio.Lock()
+        self._backlog = backlog
+        self._backlog_read_at: datetime | None = None
+        self._backlog_over_since: datetime | None = None
+        self._waiting = False
 
     # ----- ownership ---------------------------------------------------------------------------
 
@@ -326,12 +344,18 @@ class MetricsService:
 
     def seconds_until_next_due(self) -> float | None:
         next_ts = self.timetable.next_due()
-        return None if next_ts is None else max(0.0, next_ts - self._clock.now().timestamp())
+        if next_ts is None:
+            return None
+        if self._waiting and self._backlog_read_at is not None:
+            next_ts = max(next_ts, (self._backlog_read_at + self._config.backlog_every).timestamp())
+        return max(0.0, next_ts - self._clock.now().timestamp())
 
     async def run_due(self) -> int:
-        """Run every planned pull that is due; returns how many ran."""
+        """Run every planned pull that is due, unless they wait for publishing; returns how many ran."""
         ran = 0
         while True:
+            if await self._wait_for_publishing():
+                return ran
             async with self._lock:
                 now = self._clock.now()
                 due = self.timetable.pop_due(now, self._config.dispatch_chunk)
@@ -341,6 +365,26 @@ class MetricsService:
                 answers = await asyncio.gather(*(self._call(batch, now) for batch in self._batches(due)))
             await self._finish([answer for batch in answers for answer in batch], now)
             ran += len(due)
+
+    async def _wait_for_publishing(self) -> bool:
+        """Whether planned pulls wait for the publishers' backlog now; it is read at most every
+        `backlog_every`, and only while pulls are due."""
+        now = self._clock.now()
+        if self._backlog is None or (
+            self._backlog_read_at is not None and now - self._backlog_read_at < self._config.backlog_every
+        ):
+            return self._waiting
+        self._backlog_read_at = now
+        backlog = await self._backlog.unfinished()
+        policy = self._config.yield_policy
+        self._backlog_over_since = domain.backlog_since(backlog, self._backlog_over_since, now, policy)
+        waiting = domain.pulls_wait(self._backlog_over_since, now, policy)
+        if waiting != self._waiting:
+            log.info("planned pulls wait for publishing" if waiting else "planned pulls resume", backlog=backlog)
+        self._waiting = waiting
+        self._instruments.publishing_backlog.set(-1 if backlog is None else backlog)
+        self._instruments.waiting_for_publishing.set(int(waiting))
+        return waiting
 
     def _batch_size(self, platform: Platform) -> int:
         source = self._sources.get(platform)

@@ -12,6 +12,8 @@ class PullMetrics:
     pulls: Counter
     pull_seconds: Histogram
     planned: Gauge
+    publishing_backlog: Gauge
+    waiting_for_publishing: Gauge
     account_snapshots: Counter
 
 
@@ -33,6 +35,16 @@ def build_pull_metrics(registry: CollectorRegistry | None = None) -> PullMetrics
         ),
         planned=Gauge(
             "socialpub_metrics_planned_posts", "Posts with a planned pull on this replica", registry=registry
+        ),
+        publishing_backlog=Gauge(
+            "socialpub_metrics_publishing_backlog",
+            "Due posts the publishers had not finished, as last read (-1: unknown)",
+            registry=registry,
+        ),
+        waiting_for_publishing=Gauge(
+            "socialpub_metrics_waiting_for_publishing",
+            "1 while planned pulls wait for the publishers' backlog to clear",
+            registry=registry,
         ),
         account_snapshots=Counter(
             "socialpub_metrics_account_snapshots",

@@ -185,3 +185,9 @@ class Credentials(Protocol):
 
 class EventSink(Protocol):
     async def emit(self, events: Sequence[tuple[str, Event, str]]) -> None: ...
+
+
+class PublishingBacklog(Protocol):
+    async def unfinished(self) -> int | None:
+        """Due posts the publishers have not finished, over every platform; None if unknown."""
+        ...

@@ -61,6 +61,14 @@ class PullSettings(BaseModel):
     rate_limit_backoff_seconds: float = Field(
         default=900, gt=0, description="Wait after a 429 when the platform does not say how long"
     )
+    yield_backlog: int = Field(
+        default=2000,
+        ge=0,
+        description="Planned pulls wait while the publishers have more unfinished due posts than this (0: never)",
+    )
+    yield_at_most_seconds: float = Field(
+        default=600, gt=0, description="Longest wait for the publishers' backlog; then pulls run anyway"
+    )
     account_hour_utc: int = Field(default=2, ge=0, le=23, description="Daily account snapshots start at this hour")
     account_spread_minutes: float = Field(
         default=60, ge=0, description="Daily account snapshots spread over this window after the hour, per account"

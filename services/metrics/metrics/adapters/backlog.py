@@ -1,0 +1,64 @@
+"""The publishers' backlog, read from Kafka: for each platform, the end offsets of
+`posts.due.<platform>.v1` minus what group `publisher.<platform>` has committed. A publisher
+commits each partition up to its oldest unfinished post, so the difference counts the due posts
+waiting and in flight (plus at most a second of finished ones, its commit interval).
+
+Two clients: the admin client reads a group's committed offsets, and a consumer without a group,
+which never subscribes, reads the end offsets.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared import topics
+from shared.events import Platform
+from shared.logging import get_logger
+from shared.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+
+class KafkaBacklog:
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        options = {"bootstrap_servers": settings.bootstrap_servers, "request_timeout_ms": settings.request_timeout_ms}
+        self._admin = AIOKafkaAdminClient(**options)
+        self._ends = AIOKafkaConsumer(**options, enable_auto_commit=False)
+        self._started = False
+        self._failing = False
+
+    async def unfinished(self) -> int | None:
+        try:
+            if not self._started:  # here, not at start-up: Kafka may come up after this service
+                await self._admin.start()  # idempotent, so a failed consumer start can be retried
+                await self._ends.start()
+                self._started = True
+            total = 0
+            for platform in Platform:
+                total += await self._unfinished(platform)
+        except Exception:  # an unknown backlog only means pulls do not wait for it
+            if not self._failing:
+                log.warning("publishing backlog unknown; planned pulls do not wait for it", exc_info=True)
+            self._failing = True
+            return None
+        if self._failing:
+            log.info("publishing backlog readable again")
+        self._failing = False
+        return total
+
+    async def _unfinished(self, platform: Platform) -> int:
+        prefix = self._settings.topic_prefix
+        topic = prefix + topics.posts_due(platform)
+        committed = await self._admin.list_consumer_group_offsets(prefix + topics.publisher_group(platform))
+        # A partition the group never committed (no publisher yet) counts as nothing to wait for.
+        positions = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
+        if not positions:
+            return 0
+        ends: dict[TopicPartition, int] = await self._ends.end_offsets(list(positions))
+        return sum(max(0, ends[tp] - offset) for tp, offset in positions.items())
+
+    async def close(self) -> None:
+        await self._ends.stop()
+        await self._admin.close()
