@@ -81,3 +81,9 @@ async def test_an_unreachable_broker_gives_an_unknown_backlog() -> None:
         assert await reader.unfinished() is None  # and again, without raising
     finally:
         await reader.close()
+
+
+def test_is_made_before_any_event_loop_runs() -> None:
+    """The service's composition root makes it before uvicorn starts the loop; aiokafka's
+    clients refuse to be made without one, so they are made on first use."""
+    KafkaBacklog(KafkaSettings())

@@ -23,21 +23,16 @@ log = get_logger(__name__)
 class KafkaBacklog:
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
-        options = {"bootstrap_servers": settings.bootstrap_servers, "request_timeout_ms": settings.request_timeout_ms}
-        self._admin = AIOKafkaAdminClient(**options)
-        self._ends = AIOKafkaConsumer(**options, enable_auto_commit=False)
+        self._clients: tuple[AIOKafkaAdminClient, AIOKafkaConsumer] | None = None
         self._started = False
         self._failing = False
 
     async def unfinished(self) -> int | None:
         try:
-            if not self._started:  # here, not at start-up: Kafka may come up after this service
-                await self._admin.start()  # idempotent, so a failed consumer start can be retried
-                await self._ends.start()
-                self._started = True
+            admin, ends = await self._start()
             total = 0
             for platform in Platform:
-                total += await self._unfinished(platform)
+                total += await self._unfinished(admin, ends, platform)
         except Exception:  # an unknown backlog only means pulls do not wait for it
             if not self._failing:
                 log.warning("publishing backlog unknown; planned pulls do not wait for it", exc_info=True)
@@ -48,17 +43,35 @@ class KafkaBacklog:
         self._failing = False
         return total
 
-    async def _unfinished(self, platform: Platform) -> int:
+    async def _start(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        """The clients, made and started on first use: aiokafka binds them to the running loop,
+        which the service's composition root does not have yet, and Kafka may come up later."""
+        if self._clients is None:
+            options = {
+                "bootstrap_servers": self._settings.bootstrap_servers,
+                "request_timeout_ms": self._settings.request_timeout_ms,
+            }
+            self._clients = (AIOKafkaAdminClient(**options), AIOKafkaConsumer(**options, enable_auto_commit=False))
+        admin, ends = self._clients
+        if not self._started:
+            await admin.start()  # idempotent, so a failed consumer start can be retried
+            await ends.start()
+            self._started = True
+        return admin, ends
+
+    async def _unfinished(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer, platform: Platform) -> int:
         prefix = self._settings.topic_prefix
         topic = prefix + topics.posts_due(platform)
-        committed = await self._admin.list_consumer_group_offsets(prefix + topics.publisher_group(platform))
+        committed = await admin.list_consumer_group_offsets(prefix + topics.publisher_group(platform))
         # A partition the group never committed (no publisher yet) counts as nothing to wait for.
         positions = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
         if not positions:
             return 0
-        ends: dict[TopicPartition, int] = await self._ends.end_offsets(list(positions))
-        return sum(max(0, ends[tp] - offset) for tp, offset in positions.items())
+        end: dict[TopicPartition, int] = await ends.end_offsets(list(positions))
+        return sum(max(0, end[tp] - offset) for tp, offset in positions.items())
 
     async def close(self) -> None:
-        await self._ends.stop()
-        await self._admin.close()
+        if self._clients is not None:
+            admin, ends = self._clients
+            await ends.stop()
+            await admin.close()
