@@ -206,6 +206,15 @@ class Harness:
         assert r.status_code == 201, r.text
         return str(r.json()["data"]["id"])
 
+    async def tweet_with_insights(
+        self, workspace_id: str, text: str, insights: dict[str, int]
+    ) -> tuple[AccountInfo, str]:
+        """A new X account of the workspace, one tweet on the emulator and the insights it reports."""
+        account = await self.x_account(workspace_id)
+        remote = await self.tweet(account, text)
+        await self.emu.set_insights("x", remote, insights)
+        return account, remote
+
     async def publish(
         self,
         workspace_id: str,
@@ -316,9 +325,7 @@ POLICY = PullPolicy()
 
 async def test_first_day_and_nightly_pulls_follow_the_injected_clock(harness: Harness) -> None:
     ws, key = await harness.workspace()
-    account = await harness.x_account(ws)
-    remote = await harness.tweet(account, "launch")
-    await harness.emu.set_insights("x", remote, {"impression_count": 100, "like_count": 10})
+    account, remote = await harness.tweet_with_insights(ws, "launch", {"impression_count": 100, "like_count": 10})
     async with harness.running() as http:
         published = await harness.publish(ws, f"acct-{account.account_id}", remote)
         await harness.planned(published.post_id)
@@ -387,9 +394,7 @@ async def test_first_day_and_nightly_pulls_follow_the_injected_clock(harness: Ha
 async def test_refresh_now_is_rate_limited_per_post_and_isolated_per_workspace(harness: Harness) -> None:
     ws, key = await harness.workspace()
     _, other_key = await harness.workspace()
-    account = await harness.x_account(ws)
-    remote = await harness.tweet(account, "refresh me")
-    await harness.emu.set_insights("x", remote, {"impression_count": 5})
+    account, remote = await harness.tweet_with_insights(ws, "refresh me", {"impression_count": 5})
     async with harness.running() as http:
         published = await harness.publish(ws, f"acct-{account.account_id}", remote)
         telegram = await harness.publish(ws, "acct-tg", "42", platform=Platform.TELEGRAM)
@@ -433,9 +438,7 @@ async def test_refresh_now_is_rate_limited_per_post_and_isolated_per_workspace(h
 
 async def test_downtime_is_caught_up_with_one_pull_not_one_per_missed_slot(harness: Harness) -> None:
     ws, key = await harness.workspace()
-    account = await harness.x_account(ws)
-    remote = await harness.tweet(account, "while we were down")
-    await harness.emu.set_insights("x", remote, {"impression_count": 77})
+    account, remote = await harness.tweet_with_insights(ws, "while we were down", {"impression_count": 77})
     async with harness.running():
         published = await harness.publish(ws, f"acct-{account.account_id}", remote)
         await harness.planned(published.post_id)
@@ -464,9 +467,7 @@ async def test_downtime_is_caught_up_with_one_pull_not_one_per_missed_slot(harne
 
 async def test_rate_limited_insight_calls_wait_for_the_reset_and_are_not_lost(harness: Harness) -> None:
     ws, key = await harness.workspace()
-    account = await harness.x_account(ws)
-    remote = await harness.tweet(account, "throttled")
-    await harness.emu.set_insights("x", remote, {"impression_count": 33})
+    account, remote = await harness.tweet_with_insights(ws, "throttled", {"impression_count": 33})
     await harness.emu.set_limits("x", account.account_id, request_limit=0, request_window_s=600)
     async with harness.running() as http:
         published = await harness.publish(ws, f"acct-{account.account_id}", remote)
@@ -507,9 +508,7 @@ async def test_planned_pulls_wait_while_the_publishers_have_a_backlog(harness: H
     await due(kafka, Platform.X, 0, 5)
     await commit(kafka, Platform.X, 0, 0)  # a publisher with 5 due posts unfinished
     ws, _ = await harness.workspace()
-    account = await harness.x_account(ws)
-    remote = await harness.tweet(account, "in a burst")
-    await harness.emu.set_insights("x", remote, {"impression_count": 44})
+    account, remote = await harness.tweet_with_insights(ws, "in a burst", {"impression_count": 44})
     async with harness.running() as http:
         published = await harness.publish(ws, f"acct-{account.account_id}", remote)
         await harness.planned(published.post_id)
