@@ -361,13 +361,19 @@ class System:
         return ["approval", "scheduler", *(f"publisher{i}" for i in range(self.publishers)), "metrics"]
 
     async def start(self, accounts: int) -> None:
-        await self._serve_media()
-        await self.emulator.wait_ready()
-        await ensure_topics(self.kafka, topics.all_topics())
-        await self._create_accounts(accounts)
-        for name in self.service_names():
-            self.services[name] = self._spawn(name)
-            await self.services[name].wait_ready(within=120)
+        try:
+            await self._serve_media()
+            await self.emulator.wait_ready()
+            await ensure_topics(self.kafka, topics.all_topics())
+            await self._create_accounts(accounts)
+            for name in self.service_names():
+                self.services[name] = self._spawn(name)
+                await self.services[name].wait_ready(within=120)
+        except BaseException:
+            # What did start must not keep running: left-over services took CPU from the next run.
+            self._terminate_services()
+            await self.emulator.close()
+            raise
         await self.bus.start()
         await self._broker.start()
         await self.tracker.start()
@@ -399,6 +405,12 @@ class System:
                     await asyncio.sleep(5)
             return time.monotonic() - started
 
+    def _terminate_services(self) -> None:
+        for service in self.services.values():
+            if service.process.poll() is None:
+                with contextlib.suppress(AssertionError):
+                    service.terminate()
+
     def processes(self) -> dict[str, psutil.Process]:
         ours = {name: psutil.Process(s.process.pid) for name, s in self.services.items()}
         # The benchmark itself too: its tracker reads every post event and takes a share of the cores.
@@ -409,10 +421,7 @@ class System:
         await self.tracker.stop()
         await self._broker.stop()
         await self.bus.stop()
-        for service in self.services.values():
-            if service.process.poll() is None:
-                with contextlib.suppress(AssertionError):
-                    service.terminate()
+        self._terminate_services()
         await self.emulator.close()
         if self._media is not None:
             await self._media.cleanup()
