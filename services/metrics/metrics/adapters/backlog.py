@@ -3,11 +3,13 @@
 commits each partition up to its oldest unfinished post, so the difference counts the due posts
 waiting and in flight (plus at most a second of finished ones, its commit interval).
 
-Two clients: the admin client reads a group's committed offsets, and a consumer without a group,
-which never subscribes, reads the end offsets.
+Two clients: the admin client reads the groups' committed offsets (all at once), and a consumer
+without a group, which never subscribes, reads the end offsets of those partitions in one request.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -30,9 +32,10 @@ class KafkaBacklog:
     async def unfinished(self) -> int | None:
         try:
             admin, ends = await self._start()
-            total = 0
-            for platform in Platform:
-                total += await self._unfinished(admin, ends, platform)
+            positions: dict[TopicPartition, int] = {}
+            for found in await asyncio.gather(*(self._committed(admin, p) for p in Platform)):
+                positions.update(found)
+            end: dict[TopicPartition, int] = await ends.end_offsets(list(positions)) if positions else {}
         except Exception:  # an unknown backlog only means pulls do not wait for it
             if not self._failing:
                 log.warning("publishing backlog unknown; planned pulls do not wait for it", exc_info=True)
@@ -41,7 +44,7 @@ class KafkaBacklog:
         if self._failing:
             log.info("publishing backlog readable again")
         self._failing = False
-        return total
+        return sum(max(0, end[tp] - offset) for tp, offset in positions.items())
 
     async def _start(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         """The clients, made and started on first use: aiokafka binds them to the running loop,
@@ -59,16 +62,13 @@ class KafkaBacklog:
             self._started = True
         return admin, ends
 
-    async def _unfinished(self, admin: AIOKafkaAdminClient, ends: AIOKafkaConsumer, platform: Platform) -> int:
+    async def _committed(self, admin: AIOKafkaAdminClient, platform: Platform) -> dict[TopicPartition, int]:
+        """Where platform's publisher group stands on its due topic, per partition."""
         prefix = self._settings.topic_prefix
         topic = prefix + topics.posts_due(platform)
         committed = await admin.list_consumer_group_offsets(prefix + topics.publisher_group(platform))
         # A partition the group never committed (no publisher yet) counts as nothing to wait for.
-        positions = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
-        if not positions:
-            return 0
-        end: dict[TopicPartition, int] = await ends.end_offsets(list(positions))
-        return sum(max(0, end[tp] - offset) for tp, offset in positions.items())
+        return {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
 
     async def close(self) -> None:
         if self._clients is not None:
